@@ -1,0 +1,39 @@
+# devscore: `make demo` publishes and serves a generated region; `make test` runs the test suite.
+# Every target installs what it needs into .venv (and node_modules) first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo-output
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast bench serve clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[mpi,server,test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m publisher.demo --out $(DEMO_DIR)
+
+test: setup
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.run --out bench/RESULTS.md
+
+serve: setup
+	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info

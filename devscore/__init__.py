@@ -1,0 +1,1 @@
+"""The ``devscore`` command line: gathers the commands of publisher, catalog and tiler_app."""

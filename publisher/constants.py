@@ -1,0 +1,36 @@
+"""Constants of the Sentinel-2 grid, the chip layout and the published products, in one place."""
+
+from typing import Final
+
+#: Sentinel-2 L2A 10 m grid of one MGRS tile.
+PIXEL_SIZE: Final = 10
+GRANULE_SIZE: Final = 10980  # pixels per side
+GRANULE_EXTENT_M: Final = GRANULE_SIZE * PIXEL_SIZE  # 109,800 m
+#: The tile's corner lies on a 60 m lattice counted from easting 0 and from the equator.
+CORNER_LATTICE_M: Final = 60
+
+#: Chips: a 32 x 32 grid of 343 px squares; the 4 px east and south strip belongs to no chip.
+CHIPS_PER_SIDE: Final = 32
+CHIP_SIZE: Final = 343
+CHIPPED_SIZE: Final = CHIPS_PER_SIDE * CHIP_SIZE  # 10976
+
+#: Score raster encoding.
+SCORE_DTYPE: Final = "float32"
+SCORE_NODATA: Final = -9999.0
+SCORE_MIN: Final = 0.0
+SCORE_MAX: Final = 1.0
+SCORE_BAND_DESCRIPTION: Final = "development score (0 least, 1 most developed)"
+
+#: Rendering defaults, as the method's published heat maps.
+COLORMAP: Final = "rdylgn_r"  # rio-tiler's name for matplotlib's RdYlGn_r
+COLORMAP_STAC: Final = "RdYlGn_r"
+
+#: Published collection.
+COLLECTION_ID: Final = "devscore-scores"
+COLLECTION_TITLE: Final = "devscore economic-development scores"
+LICENSE: Final = "CC-BY-4.0"
+
+#: Asset keys of every item.
+SCORE_ASSET: Final = "score"
+THUMBNAIL_ASSET: Final = "thumbnail"
+CHIPS_ASSET: Final = "chips"

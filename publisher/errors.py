@@ -1,0 +1,5 @@
+"""Errors a user can cause, each with a one-line message that names the problem."""
+
+
+class DevscoreError(Exception):
+    """Base of every error the CLI reports as one line and a non-zero exit."""
