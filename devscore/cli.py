@@ -13,7 +13,7 @@ from publisher.errors import DevscoreError
 
 #: command name -> "module:attribute" of a click command; imported only when the command runs.
 COMMANDS: dict[str, str] = {
-    "publish": "publisher.cli:publish",
+    "publish": "devscore.publish:publish",
     "validate": "catalog.cli:validate",
 }
 

@@ -1,0 +1,83 @@
+"""Publish a chip-score table into the static catalog, on one process or spread over MPI ranks.
+
+Every rank stages the granule-years of its share (paint, COG, thumbnail, chips, Item) into a
+folder inside the catalog; rank 0 gathers the Items and is the only writer of the catalog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from tqdm import tqdm
+
+from catalog.store import PublishResult, StagedItem, catalog_lock, publish, staging_area
+from publisher.errors import DevscoreError
+from publisher.mpi import Communicator, map_gather, my_share, world
+from publisher.paint import resolve_device
+from publisher.publish import Published, publish_granule_year
+from publisher.scores import GranuleYear, read_chip_scores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one publish run did, for the CLI summary."""
+
+    result: PublishResult
+    published: list[Published]
+    ranks: int
+    seconds: float
+
+
+def _stage(granule: GranuleYear, staging: Path, device: str, bar: tqdm | None) -> Published:
+    published = publish_granule_year(granule, staging, device=device)
+    if bar is not None:
+        bar.update()
+    return published
+
+
+def publish_table(
+    table: str | Path,
+    catalog_dir: str | Path,
+    device: str = "auto",
+    comm: Communicator | None = None,
+    progress: bool = True,
+) -> IngestReport | None:
+    """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0."""
+    start = time.perf_counter()
+    comm = comm or world()
+    catalog_dir = Path(catalog_dir).resolve()
+    device = resolve_device(device)
+    granules = read_chip_scores(table)  # every rank reads and checks the same table
+    with contextlib.ExitStack() as stack:
+        staging, failure = None, None
+        if comm.is_root:
+            try:
+                stack.enter_context(catalog_lock(catalog_dir))
+                staging = stack.enter_context(staging_area(catalog_dir))
+            except DevscoreError as exc:
+                failure = str(exc)
+        staging, failure = comm.bcast((staging, failure))
+        if failure:
+            raise DevscoreError(failure)
+        label = f"publishing (rank 0 of {comm.size})" if comm.size > 1 else "publishing"
+        with tqdm(total=len(my_share(granules, comm)), desc=label, unit="granule-year",
+                  disable=not (progress and comm.is_root)) as bar:
+            stage = partial(_stage, staging=staging, device=device, bar=bar)
+            gathered = map_gather(stage, granules, comm)
+        if gathered is None:  # not rank 0: rank 0 alone writes the catalog
+            return None
+        published, errors = gathered
+        if errors:
+            raise DevscoreError("; ".join(errors) + " (catalog left unchanged)")
+        result = publish(catalog_dir, [StagedItem(p.item, p.folder) for p in published])
+    report = IngestReport(result=result, published=sorted(published, key=lambda p: p.item.id),
+                          ranks=comm.size, seconds=time.perf_counter() - start)
+    log.info("published %d granule-years on %d rank(s) in %.1f s", len(published), comm.size, report.seconds)
+    return report

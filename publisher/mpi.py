@@ -1,0 +1,88 @@
+"""Spread work over MPI ranks when launched by ``mpiexec``; run in one process otherwise.
+
+mpi4py is imported only under an MPI launcher, so a plain run never initialises MPI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Variables that MPICH's hydra, Open MPI and Slurm set in every rank they launch.
+LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
+
+
+@dataclass(frozen=True)
+class Communicator:
+    """The slice of MPI a job needs: rank, size, broadcast and gather (size 1 without MPI)."""
+
+    rank: int
+    size: int
+    _comm: Any = None
+
+    @property
+    def is_root(self) -> bool:
+        """Whether this rank collects the results and writes the catalog."""
+        return self.rank == 0
+
+    def bcast(self, value: T) -> T:
+        """Rank 0's ``value`` on every rank."""
+        return value if self._comm is None else self._comm.bcast(value, root=0)
+
+    def gather(self, value: T) -> list[T] | None:
+        """Every rank's ``value``, in rank order, on rank 0; None elsewhere."""
+        return [value] if self._comm is None else self._comm.gather(value, root=0)
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        if self._comm is not None:
+            self._comm.Barrier()
+
+
+def under_mpi_launcher() -> bool:
+    """Whether this process was started by an MPI launcher with more than one rank."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        if os.environ.get(name, "1") not in ("", "1"):
+            return True
+    return False
+
+
+def world() -> Communicator:
+    """MPI's world communicator under ``mpiexec -n N`` (N > 1), else a single-rank stand-in."""
+    if not under_mpi_launcher():
+        return Communicator(rank=0, size=1)
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    return Communicator(rank=comm.Get_rank(), size=comm.Get_size(), _comm=comm)
+
+
+def my_share(items: Sequence[T], comm: Communicator) -> list[T]:
+    """This rank's part of ``items``: round-robin, so ranks get near-equal counts in input order."""
+    return list(items[comm.rank :: comm.size])
+
+
+def map_gather(
+    func: Callable[[T], R], items: Sequence[T], comm: Communicator
+) -> tuple[list[R], list[str]] | None:
+    """Apply ``func`` to this rank's share and gather results and error lines on rank 0.
+
+    A failure on one rank never leaves the others waiting: every rank reaches the gather with its
+    results or its error message, and rank 0 decides.
+    """
+    results: list[R] = []
+    errors: list[str] = []
+    for item in my_share(items, comm):
+        try:
+            results.append(func(item))
+        except Exception as exc:  # reported to rank 0, which fails the run
+            errors.append(f"rank {comm.rank}: {exc}")
+            break
+    gathered = comm.gather((results, errors))
+    if gathered is None:
+        return None
+    return [r for rs, _ in gathered for r in rs], [e for _, es in gathered for e in es]

@@ -1,0 +1,46 @@
+"""Publish one granule-year: paint its chip scores, write the COG, thumbnail, chips table and Item."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pystac
+
+from publisher.cog import write_score_cog
+from publisher.chips_table import write_chips_geoparquet
+from publisher.constants import CHIPS_ASSET, SCORE_ASSET, THUMBNAIL_ASSET
+from publisher.scores import GranuleYear
+from publisher.stac import create_item
+from publisher.thumbnail import write_thumbnail
+
+log = logging.getLogger(__name__)
+
+#: File names of an item's assets inside its folder.
+ASSET_FILES = {SCORE_ASSET: "score.tif", THUMBNAIL_ASSET: "thumbnail.png", CHIPS_ASSET: "chips.parquet"}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One staged granule-year: its Item (assets in ``folder``) and how long it took."""
+
+    item: pystac.Item
+    folder: Path
+    seconds: float
+
+
+def publish_granule_year(granule: GranuleYear, staging_dir: Path, device: str = "auto") -> Published:
+    """Write the assets and Item of one granule-year into ``staging_dir/<item id>/``."""
+    start = time.perf_counter()
+    grid = granule.grid
+    folder = Path(staging_dir) / granule.id
+    folder.mkdir(parents=True, exist_ok=True)
+    score = write_score_cog(granule.scores, grid, folder / ASSET_FILES[SCORE_ASSET], device=device)
+    thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
+    chips = write_chips_geoparquet(granule, grid, folder / ASSET_FILES[CHIPS_ASSET])
+    item = create_item(granule, grid, score, thumbnail, chips)
+    seconds = time.perf_counter() - start
+    log.debug("staged %s in %.2f s", granule.id, seconds)
+    return Published(item=item, folder=folder, seconds=seconds)
