@@ -62,10 +62,10 @@ def publish_table(
                 stack.enter_context(catalog_lock(catalog_dir))
                 staging = stack.enter_context(staging_area(catalog_dir))
             except DevscoreError as exc:
-                failure = str(exc)
+                failure = exc
         staging, failure = comm.bcast((staging, failure))
-        if failure:
-            raise DevscoreError(failure)
+        if failure is not None:
+            raise failure
         label = f"publishing (rank 0 of {comm.size})" if comm.size > 1 else "publishing"
         with tqdm(total=len(my_share(granules, comm)), desc=label, unit="granule-year",
                   disable=not (progress and comm.is_root)) as bar:

@@ -18,6 +18,7 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
+from shapely import set_precision
 from shapely.geometry import Polygon, mapping, shape
 
 from publisher.constants import (
@@ -42,6 +43,8 @@ FALSE_NORTHING_SOUTH = 10_000_000
 TILE_RE = re.compile(r"^(?P<zone>\d{1,2})(?P<band>[A-Z])(?P<col>[A-Z])(?P<row>[A-Z])$")
 #: Points per footprint edge; densifies the UTM square so its WGS84 outline follows the curvature.
 FOOTPRINT_POINTS_PER_EDGE = 20
+#: Footprint coordinates are rounded to 1e-7 degrees (about 1 cm).
+FOOTPRINT_PRECISION_DEG = 1e-7
 
 
 class TileIdError(DevscoreError, ValueError):
@@ -184,8 +187,9 @@ class TileGrid:
         ys = np.concatenate([np.full_like(t, top), top - t * (top - bottom),
                              np.full_like(t, bottom), bottom + t * (top - bottom)])
         lons, lats = _to_wgs84(self.zone, self.epsg < 32700).transform(xs, ys)
-        ring = list(zip(lons.round(7).tolist(), lats.round(7).tolist()))[::-1]  # counter-clockwise
-        return dict(antimeridian.fix_shape(mapping(Polygon(ring + ring[:1]))))
+        ring = list(zip(lons.tolist(), lats.tolist()))[::-1]  # counter-clockwise
+        fixed = antimeridian.fix_shape(mapping(Polygon(ring + ring[:1])))
+        return mapping(set_precision(shape(fixed), FOOTPRINT_PRECISION_DEG))
 
     @property
     def bbox(self) -> list[float]:

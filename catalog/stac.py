@@ -1,0 +1,86 @@
+"""The ``devscore-scores`` Collection (stactools style: ``create_collection``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+import pystac
+from pystac.extensions.item_assets import ItemAssetDefinition
+from pystac.extensions.raster import DataType, RasterBand
+from pystac.extensions.render import Render, RenderExtension
+
+from publisher import __version__
+from publisher.constants import (
+    CHIPS_ASSET,
+    COLLECTION_ID,
+    COLLECTION_TITLE,
+    LICENSE,
+    PIXEL_SIZE,
+    SCORE_ASSET,
+    SCORE_NODATA,
+    THUMBNAIL_ASSET,
+)
+from publisher.stac import COG_MEDIA_TYPE, DEFAULT_RENDER, PARQUET_MEDIA_TYPE, PROCESSING_SCHEMA
+
+DESCRIPTION = (
+    "Economic-development scores in [0, 1] (0 least, 1 most developed) for Sentinel-2 granule-years "
+    "(one MGRS tile, one calendar year). Each 3.43 km chip of a granule gets one score from a ResNet-18 "
+    "trained on a partial order of image clusters ranked by a vision-language model (after Han et al., "
+    "KDD 2020); the 32 x 32 chip scores are painted on the granule's 10 m grid as a Cloud-Optimized GeoTIFF."
+)
+#: Placeholder extent of a collection that has no items yet.
+EMPTY_EXTENT = pystac.Extent(
+    pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
+    pystac.TemporalExtent([[dt.datetime(2015, 6, 23, tzinfo=dt.timezone.utc), None]]),
+)
+PROVIDERS = [
+    pystac.Provider(name="devscore", roles=[pystac.ProviderRole.PROCESSOR, pystac.ProviderRole.HOST],
+                    extra_fields={"processing:software": {"devscore": __version__}}),
+    pystac.Provider(name="ESA / Copernicus Sentinel-2", roles=[pystac.ProviderRole.PRODUCER,
+                    pystac.ProviderRole.LICENSOR], url="https://sentinel.esa.int/web/sentinel/missions/sentinel-2"),
+]
+
+
+def _item_assets() -> dict[str, ItemAssetDefinition]:
+    score = ItemAssetDefinition.create(title="Development score (COG)", media_type=COG_MEDIA_TYPE,
+                                       roles=["data", "visual"], description="float32 scores in [0, 1]")
+    score.properties["raster:bands"] = [RasterBand.create(nodata=SCORE_NODATA, data_type=DataType.FLOAT32,
+                                                          spatial_resolution=PIXEL_SIZE, unit="1").to_dict()]
+    return {
+        SCORE_ASSET: score,
+        THUMBNAIL_ASSET: ItemAssetDefinition.create(title="Thumbnail (RdYlGn_r, 0 to 1)",
+                                                    media_type=pystac.MediaType.PNG, roles=["thumbnail", "overview"],
+                                                    description=None),
+        CHIPS_ASSET: ItemAssetDefinition.create(title="Chip scores (GeoParquet)", media_type=PARQUET_MEDIA_TYPE,
+                                                roles=["data"], description="One polygon per chip"),
+    }
+
+
+def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:
+    summaries = pystac.Summaries.empty()
+    if items:
+        summaries.add("mgrs:utm_zone", sorted({i.properties["mgrs:utm_zone"] for i in items}))
+        summaries.add("grid:code", sorted({i.properties["grid:code"] for i in items}))
+        summaries.add("proj:code", sorted({i.properties["proj:code"] for i in items}))
+        years = sorted({i.properties["start_datetime"][:4] for i in items})
+        summaries.add("devscore:year", [int(y) for y in years])
+    return summaries
+
+
+def create_collection(items: Sequence[pystac.Item] = ()) -> pystac.Collection:
+    """The score Collection, its extent and summaries computed from ``items``."""
+    collection = pystac.Collection(
+        id=COLLECTION_ID,
+        title=COLLECTION_TITLE,
+        description=DESCRIPTION,
+        extent=pystac.Extent.from_items(items) if items else EMPTY_EXTENT,
+        license=LICENSE,
+        keywords=["economic development", "Sentinel-2", "poverty mapping", "deep learning", "COG"],
+        providers=PROVIDERS,
+        summaries=_summaries(items),
+    )
+    collection.stac_extensions.append(PROCESSING_SCHEMA)
+    collection.item_assets = _item_assets()
+    RenderExtension.ext(collection, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER)})
+    return collection

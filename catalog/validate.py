@@ -1,0 +1,115 @@
+"""Check a static catalog: STAC schemas (extensions included, offline from a schema folder), asset
+files, their sizes and checksums, and that every COG is a valid Cloud-Optimized GeoTIFF."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pystac
+import pystac.validation
+from pystac.validation.stac_validator import JsonSchemaSTACValidator
+from rio_cogeo.cogeo import cog_validate
+
+from publisher.stac import COG_MEDIA_TYPE, multihash_sha256
+
+SCHEMA_URL_PREFIX = "https://stac-extensions.github.io/"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One fault found in the catalog, named by the file it is in."""
+
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+class OfflineSchemaValidator(JsonSchemaSTACValidator):
+    """pystac's JSON-schema validator with extension schemas read from a local folder, never the network.
+
+    The folder holds ``<extension>/<version>/schema.json`` as published at
+    ``https://stac-extensions.github.io/<extension>/<version>/schema.json``; a schema missing from it
+    is an error, not a download.
+    """
+
+    def __init__(self, schema_dir: Path) -> None:
+        super().__init__()
+        for path in sorted(Path(schema_dir).glob("*/*/schema.json")):
+            schema = json.loads(path.read_text())
+            url = f"{SCHEMA_URL_PREFIX}{path.parent.parent.name}/{path.parent.name}/schema.json"
+            self.schema_cache[url] = schema
+            self.schema_cache[url + "#"] = schema
+
+    def _get_schema(self, schema_uri: str) -> dict[str, Any]:
+        if schema_uri not in self.schema_cache:
+            raise pystac.errors.GetSchemaError(schema_uri, FileNotFoundError("not in the offline schema folder"))
+        return self.schema_cache[schema_uri]
+
+
+def _schema_problems(obj: pystac.STACObject, where: str) -> Iterator[Problem]:
+    try:
+        obj.validate()
+    except pystac.errors.STACValidationError as exc:
+        detail = exc.source
+        message = getattr(detail, "message", None) or str(exc).splitlines()[0]
+        yield Problem(where, f"schema: {message}")
+    except pystac.errors.GetSchemaError as exc:
+        yield Problem(where, f"schema unavailable: {exc}")
+
+
+def _asset_problems(item: pystac.Item, where: str) -> Iterator[Problem]:
+    for key, asset in item.assets.items():
+        if Path(asset.href).is_absolute():
+            yield Problem(where, f"asset {key!r} href {asset.href} is absolute; the catalog must be self-contained")
+        path = Path(asset.get_absolute_href() or "")
+        if not path.is_file():
+            yield Problem(where, f"asset {key!r} file {path.name} is missing")
+            continue
+        size, checksum = asset.extra_fields.get("file:size"), asset.extra_fields.get("file:checksum")
+        if size is not None and size != path.stat().st_size:
+            yield Problem(where, f"asset {key!r}: file:size {size} but the file has {path.stat().st_size} bytes")
+        if checksum is not None and checksum != multihash_sha256(path):
+            yield Problem(where, f"asset {key!r}: file:checksum does not match {path.name}")
+        if asset.media_type == COG_MEDIA_TYPE:
+            try:
+                valid, errors, _ = cog_validate(str(path), quiet=True)
+            except Exception as exc:  # GDAL cannot open it at all
+                valid, errors = False, [str(exc).splitlines()[0]]
+            if not valid:
+                yield Problem(where, f"asset {key!r}: not a valid COG ({'; '.join(errors) or 'unreadable'})")
+
+
+def validate_catalog(catalog_dir: str | Path, schema_dir: str | Path | None = None) -> list[Problem]:
+    """Every problem of the catalog at ``catalog_dir``; an empty list means it is valid.
+
+    With ``schema_dir`` the extension schemas come from that folder (offline); without it pystac
+    fetches them from their published URLs.
+    """
+    root_file = Path(catalog_dir) / "catalog.json"
+    if not root_file.is_file():
+        return [Problem(str(root_file), "no catalog.json here")]
+    previous = pystac.validation.RegisteredValidator.get_validator()
+    if schema_dir is not None:
+        if not Path(schema_dir).is_dir():
+            return [Problem(str(schema_dir), "schema folder does not exist")]
+        pystac.validation.set_validator(OfflineSchemaValidator(Path(schema_dir)))
+    problems: list[Problem] = []
+    try:
+        root = pystac.Catalog.from_file(str(root_file))
+        problems += _schema_problems(root, root_file.name)
+        for child in root.get_all_collections():
+            problems += _schema_problems(child, str(Path(child.get_self_href()).relative_to(root_file.parent)))
+        for item in root.get_items(recursive=True):
+            where = str(Path(item.get_self_href()).relative_to(root_file.parent))
+            problems += _schema_problems(item, where)
+            problems += _asset_problems(item, where)
+    except (pystac.errors.STACError, json.JSONDecodeError, OSError) as exc:
+        problems.append(Problem(str(root_file), f"cannot read the catalog: {exc}"))
+    finally:
+        pystac.validation.set_validator(previous)
+    return problems
