@@ -4,13 +4,14 @@ files, their sizes and checksums, and that every COG is a valid Cloud-Optimized 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pystac
 import pystac.validation
-from pystac.validation.stac_validator import JsonSchemaSTACValidator
+from pystac.validation.stac_validator import GetSchemaError, JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
 from publisher.stac import COG_MEDIA_TYPE, multihash_sha256
@@ -47,7 +48,7 @@ class OfflineSchemaValidator(JsonSchemaSTACValidator):
 
     def _get_schema(self, schema_uri: str) -> dict[str, Any]:
         if schema_uri not in self.schema_cache:
-            raise pystac.errors.GetSchemaError(schema_uri, FileNotFoundError("not in the offline schema folder"))
+            raise GetSchemaError(schema_uri, FileNotFoundError("not in the offline schema folder"))
         return self.schema_cache[schema_uri]
 
 
@@ -58,7 +59,7 @@ def _schema_problems(obj: pystac.STACObject, where: str) -> Iterator[Problem]:
         detail = exc.source
         message = getattr(detail, "message", None) or str(exc).splitlines()[0]
         yield Problem(where, f"schema: {message}")
-    except pystac.errors.GetSchemaError as exc:
+    except GetSchemaError as exc:
         yield Problem(where, f"schema unavailable: {exc}")
 
 
@@ -94,6 +95,10 @@ def validate_catalog(catalog_dir: str | Path, schema_dir: str | Path | None = No
     if not root_file.is_file():
         return [Problem(str(root_file), "no catalog.json here")]
     previous = pystac.validation.RegisteredValidator.get_validator()
+    # pystac logs each failure with a traceback; the problems list already says it in one line
+    pystac_log = logging.getLogger("pystac.validation.stac_validator")
+    pystac_level = pystac_log.level
+    pystac_log.setLevel(logging.CRITICAL)
     if schema_dir is not None:
         if not Path(schema_dir).is_dir():
             return [Problem(str(schema_dir), "schema folder does not exist")]
@@ -112,4 +117,5 @@ def validate_catalog(catalog_dir: str | Path, schema_dir: str | Path | None = No
         problems.append(Problem(str(root_file), f"cannot read the catalog: {exc}"))
     finally:
         pystac.validation.set_validator(previous)
+        pystac_log.setLevel(pystac_level)
     return problems
