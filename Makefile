@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m publisher.demo --out $(DEMO_DIR)
+	$(BIN)/python -m devscore.demo --out $(DEMO_DIR)
 
 test: setup
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)

@@ -23,6 +23,9 @@ from publisher.scores import GranuleYear, scores_to_table
 
 log = logging.getLogger("devscore.demo")
 
+#: STAC extension schemas beside the repository (offline validation); the demo never fetches them.
+SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
+
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
 DEMO_YEARS = (2022, 2023)
 #: (lon, lat, radius in km, peak) of the demo's settlements: Chengdu and towns around it.
@@ -52,7 +55,7 @@ def demo_granules(seed: int = 0) -> list[GranuleYear]:
         grid = TileGrid.from_tile_id(tile)
         centres = (np.arange(CHIPS_PER_SIDE) + 0.5) * CHIP_SIZE
         cols, rows = np.meshgrid(centres, centres)
-        xs, ys = grid.transform * (cols, rows)
+        xs, ys = grid.transform @ (cols, rows)
         lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
         for year in DEMO_YEARS:
             scores = development_field(lon, lat, year) + rng.normal(0.0, 0.03, lon.shape)
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     scores_to_table(demo_granules()).to_csv(table, index=False)
     log.info("wrote the demo chip-score table %s", table)
     report = publish_table(table, args.out / "catalog")
-    problems = validate_catalog(args.out / "catalog")
+    schemas = SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None
+    problems = validate_catalog(args.out / "catalog", schemas, check_schemas=schemas is not None)
     for problem in problems:
         log.error("%s", problem)
     catalog_file = (args.out / "catalog" / "catalog.json").resolve()

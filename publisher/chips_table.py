@@ -6,9 +6,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from publisher.atomic import atomic_path
-from publisher.constants import CHIPS_PER_SIDE
+from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE, PIXEL_SIZE
 from publisher.grid import TileGrid
 from publisher.scores import GranuleYear
 
@@ -19,8 +20,9 @@ EDGE_POINTS = 4
 def chips_frame(granule: GranuleYear, grid: TileGrid) -> gpd.GeoDataFrame:
     """One row per chip (all 1024; score NaN where unscored), polygons in WGS84."""
     rows, cols = np.divmod(np.arange(CHIPS_PER_SIDE * CHIPS_PER_SIDE), CHIPS_PER_SIDE)
-    polygons = [grid.chip_polygon(int(r), int(c)).segmentize(grid.chip_polygon(0, 0).length / (4 * EDGE_POINTS))
-                for r, c in zip(rows, cols)]
+    x0, y0 = grid.transform @ (cols * CHIP_SIZE, rows * CHIP_SIZE)
+    x1, y1 = grid.transform @ ((cols + 1) * CHIP_SIZE, (rows + 1) * CHIP_SIZE)
+    polygons = shapely.segmentize(shapely.box(x0, y1, x1, y0), CHIP_SIZE * PIXEL_SIZE / EDGE_POINTS)
     frame = gpd.GeoDataFrame(
         {
             "tile": granule.tile,

@@ -1,0 +1,1 @@
+"""devscore benchmarks: `make bench` runs them all and writes bench/RESULTS.md."""

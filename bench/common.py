@@ -1,0 +1,65 @@
+"""Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import psutil
+
+
+def median_seconds(func: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``func`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        func()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def child_peak_rss_mb(code: str) -> tuple[float, dict]:
+    """Run Python ``code`` in a fresh interpreter; return its peak RSS (MB) and the JSON it prints last."""
+    wrapper = (
+        "import json, resource\n"
+        f"{code}\n"
+        "print(json.dumps({'peak_rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **result}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", wrapper], check=True, capture_output=True, text=True).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    return data.pop("peak_rss_kb") / 1024, data
+
+
+def machine() -> str:
+    """One line naming the machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = "no GPU"
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip() or gpu
+    except (OSError, subprocess.SubprocessError):
+        pass
+    ram = psutil.virtual_memory().total / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, {gpu}, Python {platform.python_version()}"
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
