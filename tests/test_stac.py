@@ -120,9 +120,9 @@ def test_validate_cli_passes_and_catches_faults(catalog_dir, schema_dir, tmp_pat
     assert "problem(s)" in result.stderr
 
 
-def test_missing_schema_is_a_problem_not_a_skip(catalog_dir, tmp_path):
+def test_missing_schema_is_a_problem_not_a_skip(catalog_dir, schema_dir, tmp_path):
     partial = tmp_path / "schemas"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "shared" / "stac-schemas" / "projection", partial / "projection")
+    shutil.copytree(schema_dir / "projection", partial / "projection")
     problems = validate_catalog(catalog_dir, partial)
     unavailable = [str(p) for p in problems if "schema unavailable" in str(p)]
     assert unavailable and all("projection" not in p for p in unavailable)
