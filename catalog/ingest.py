@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -35,8 +36,8 @@ class IngestReport:
     seconds: float
 
 
-def _stage(granule: GranuleYear, staging: Path, device: str, bar: tqdm | None) -> Published:
-    published = publish_granule_year(granule, staging, device=device)
+def _stage(granule: GranuleYear, staging: Path, device: str, threads: int | None, bar: tqdm | None) -> Published:
+    published = publish_granule_year(granule, staging, device=device, threads=threads)
     if bar is not None:
         bar.update()
     return published
@@ -69,7 +70,8 @@ def publish_table(
         label = f"publishing (rank 0 of {comm.size})" if comm.size > 1 else "publishing"
         with tqdm(total=len(my_share(granules, comm)), desc=label, unit="granule-year",
                   disable=not (progress and comm.is_root)) as bar:
-            stage = partial(_stage, staging=staging, device=device, bar=bar)
+            threads = None if comm.size == 1 else max(1, (os.cpu_count() or 1) // comm.size)
+            stage = partial(_stage, staging=staging, device=device, threads=threads, bar=bar)
             gathered = map_gather(stage, granules, comm)
         if gathered is None:  # not rank 0: rank 0 alone writes the catalog
             return None

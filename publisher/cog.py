@@ -37,12 +37,11 @@ COG_OPTIONS = {
     "BLOCKSIZE": BLOCKSIZE,
     "OVERVIEWS": "AUTO",
     "OVERVIEW_RESAMPLING": "NEAREST",
-    "NUM_THREADS": "ALL_CPUS",
     "BIGTIFF": "IF_SAFER",
 }
 #: The scratch file is read once; cheap compression keeps it small without costing time.
 SCRATCH_OPTIONS = {"tiled": True, "blockxsize": BLOCKSIZE, "blockysize": BLOCKSIZE, "compress": "ZSTD",
-                   "zstd_level": 1, "num_threads": "all_cpus"}
+                   "zstd_level": 1}
 
 
 def _profile(grid: TileGrid) -> dict:
@@ -52,9 +51,9 @@ def _profile(grid: TileGrid) -> dict:
     }
 
 
-def _write_scratch(path: Path, grid: TileGrid, scores: np.ndarray, device: str) -> None:
+def _write_scratch(path: Path, grid: TileGrid, scores: np.ndarray, device: str, threads: str) -> None:
     """Fill a tiled GeoTIFF with the painted grid, one strip of tiles at a time (CPU) or at once (GPU)."""
-    with rasterio.open(path, "w", **_profile(grid), **SCRATCH_OPTIONS) as dst:
+    with rasterio.open(path, "w", **_profile(grid), **SCRATCH_OPTIONS, num_threads=threads) as dst:
         dst.set_band_description(1, SCORE_BAND_DESCRIPTION)
         dst.update_tags(1, units="development score, 0 (least) to 1 (most developed)")
         if device == "cuda":
@@ -65,17 +64,24 @@ def _write_scratch(path: Path, grid: TileGrid, scores: np.ndarray, device: str) 
             dst.write(paint_window(scores, window), 1, window=window)
 
 
-def write_score_cog(scores: np.ndarray, grid: TileGrid, path: str | Path, device: str = "auto") -> Path:
-    """Paint ``scores`` onto ``grid`` and write the COG at ``path`` (temporary name, then rename)."""
+def write_score_cog(
+    scores: np.ndarray, grid: TileGrid, path: str | Path, device: str = "auto", threads: int | None = None
+) -> Path:
+    """Paint ``scores`` onto ``grid`` and write the COG at ``path`` (temporary name, then rename).
+
+    ``threads`` caps GDAL's compression threads (all cores when None); MPI runs give each rank its
+    share so ranks do not fight over the same cores.
+    """
     scores = check_scores(scores)
     device = resolve_device(device)
     path = Path(path)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_NUM_THREADS="ALL_CPUS"):
+    num_threads = "ALL_CPUS" if threads is None else str(max(1, threads))
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_NUM_THREADS=num_threads):
         with atomic_path(path) as tmp:
             scratch = tmp.with_name(tmp.name + ".scratch.tif")
             try:
-                _write_scratch(scratch, grid, scores, device)
-                rasterio.shutil.copy(scratch, tmp, driver="COG", **COG_OPTIONS)
+                _write_scratch(scratch, grid, scores, device, num_threads)
+                rasterio.shutil.copy(scratch, tmp, driver="COG", NUM_THREADS=num_threads, **COG_OPTIONS)
             finally:
                 scratch.unlink(missing_ok=True)
     log.debug("wrote %s (%d bytes)", path, path.stat().st_size)

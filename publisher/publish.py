@@ -31,13 +31,18 @@ class Published:
     seconds: float
 
 
-def publish_granule_year(granule: GranuleYear, staging_dir: Path, device: str = "auto") -> Published:
-    """Write the assets and Item of one granule-year into ``staging_dir/<item id>/``."""
+def publish_granule_year(
+    granule: GranuleYear, staging_dir: Path, device: str = "auto", threads: int | None = None
+) -> Published:
+    """Write the assets and Item of one granule-year into ``staging_dir/<item id>/``.
+
+    ``threads`` caps the COG writer's threads (see :func:`publisher.cog.write_score_cog`).
+    """
     start = time.perf_counter()
     grid = granule.grid
     folder = Path(staging_dir) / granule.id
     folder.mkdir(parents=True, exist_ok=True)
-    score = write_score_cog(granule.scores, grid, folder / ASSET_FILES[SCORE_ASSET], device=device)
+    score = write_score_cog(granule.scores, grid, folder / ASSET_FILES[SCORE_ASSET], device=device, threads=threads)
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
     chips = write_chips_geoparquet(granule, grid, folder / ASSET_FILES[CHIPS_ASSET])
     item = create_item(granule, grid, score, thumbnail, chips)
