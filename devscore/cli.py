@@ -15,6 +15,7 @@ from publisher.errors import DevscoreError
 COMMANDS: dict[str, str] = {
     "publish": "devscore.publish:publish",
     "validate": "catalog.cli:validate",
+    "serve": "tiler_app.cli:serve",
 }
 
 

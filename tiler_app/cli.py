@@ -1,0 +1,55 @@
+"""``devscore serve``: the tile server over a published catalog, on uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def layer_urls(catalog_dir: Path, base_url: str) -> list[str]:
+    """Lines naming the URLs a user pastes into QGIS, a web map or a STAC client."""
+    from catalog.reader import StaticCatalog
+
+    catalog = StaticCatalog(catalog_dir)
+    lines = [f"Static catalog (STAC Browser): {base_url}/catalog/catalog.json",
+             f"API docs:                      {base_url}/docs"]
+    for collection_id in catalog.collection_ids():
+        for year in catalog.years(collection_id):
+            root = f"{base_url}/collections/{collection_id}/years/{year}"
+            lines += [f"{collection_id} {year}:",
+                      f"  XYZ (QGIS, 256 px): {root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
+                      f"  TileJSON:           {root}/WebMercatorQuad/tilejson.json?tilesize=256",
+                      f"  WMTS:               {root}/WMTSCapabilities.xml"]
+    return lines
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--catalog", "catalog_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Static catalog folder written by `devscore publish`.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--basemap-url", default=None, help="XYZ template of a basemap for the map page (none: offline).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes.")
+def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, workers: int) -> None:
+    """Serve the catalog's score layers as XYZ/WMTS tiles, per item and per year.
+
+    Only the catalog's own assets can be read. Each collection-year is one mosaic layer; each item
+    has its own tiles, TileJSON, WMTS, point query, statistics and preview under
+    /collections/{collection}/items/{item}/. Rendering defaults come from the render extension
+    (RdYlGn_r over [0, 1]); colormap_name and rescale override them.
+    """
+    import os
+
+    import uvicorn
+
+    base = f"http://{host}:{port}"
+    for line in layer_urls(catalog_dir, base):
+        click.echo(line)
+    os.environ["DEVSCORE_CATALOG"] = str(catalog_dir.resolve())
+    if basemap_url:
+        os.environ["DEVSCORE_BASEMAP_URL"] = basemap_url
+    uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")

@@ -1,0 +1,156 @@
+"""The devscore server: an app assembled from TiTiler factories over one static catalog.
+
+Routes (all read the catalog only):
+- ``/collections/{collection_id}/items/{item_id}/...``: the item's score COG (TiTiler TilerFactory):
+  tiles, tilejson.json, WMTSCapabilities.xml, point, statistics, preview, info.
+- ``/collections/{collection_id}/years/{year}/...``: a mosaic of all items of that year
+  (TiTiler MosaicTilerFactory over a catalog-backed cogeo-mosaic backend).
+- ``/catalog/...``: the static catalog files themselves (CORS on) for STAC Browser and GDAL.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import morecantile
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from morecantile.defaults import TileMatrixSets
+from rio_tiler.errors import RioTilerError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+from titiler.core.factory import TilerFactory
+from titiler.extensions.wmts import wmtsExtension
+from titiler.mosaic.errors import MOSAIC_STATUS_CODES
+from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
+from titiler.mosaic.factory import MosaicTilerFactory
+
+from catalog.reader import NotFoundError, StaticCatalog
+from publisher import __version__
+from publisher.errors import DevscoreError
+from tiler_app.dependencies import (
+    COORDINATE_CHECKS,
+    ItemColorMap,
+    ItemRendering,
+    YearColorMap,
+    YearRendering,
+    item_score_path,
+    year_mosaic_id,
+)
+from tiler_app.mosaic import item_reader, year_backend
+
+log = logging.getLogger(__name__)
+
+#: Tile grids offered: web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate carree clients.
+SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in ("WebMercatorQuad", "WGS1984Quad")})
+
+ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
+YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Bad input answers 4xx with one line; nothing a client sends produces a traceback."""
+    add_exception_handlers(app, {**DEFAULT_STATUS_CODES, **MOSAIC_STATUS_CODES})
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(DevscoreError)
+    async def bad_request(request: Request, exc: DevscoreError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        return _error(422, f"invalid {where or 'request'}: {first.get('msg', 'bad value')}")
+
+    @app.exception_handler(IndexError)
+    async def index_error(request: Request, exc: IndexError) -> JSONResponse:
+        return _error(400, str(exc).splitlines()[0] if str(exc) else "index out of range")
+
+    @app.exception_handler(ValueError)
+    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+        return _error(400, str(exc).splitlines()[0] if str(exc) else "invalid value")
+
+    @app.exception_handler(RioTilerError)
+    async def tiler_error(request: Request, exc: RioTilerError) -> JSONResponse:
+        status = DEFAULT_STATUS_CODES.get(type(exc), 400)
+        return _error(status if status < 500 else 400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+
+def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> FastAPI:
+    """The server for the static catalog at ``catalog_dir``."""
+    catalog = StaticCatalog(catalog_dir)
+    app = FastAPI(
+        title="devscore",
+        version=__version__,
+        description="Economic-development score layers: XYZ/WMTS tiles per item and per year, and the "
+                    "static STAC catalog.",
+    )
+    app.state.catalog = catalog
+    app.state.basemap_url = basemap_url
+
+    items = TilerFactory(
+        path_dependency=item_score_path,
+        colormap_dependency=ItemColorMap,
+        render_dependency=ItemRendering,
+        router_prefix=ITEM_PREFIX,
+        supported_tms=SUPPORTED_TMS,
+        extensions=[wmtsExtension(layer_identifier_provider=lambda path: Path(path).parent.name)],
+        route_dependencies=COORDINATE_CHECKS,
+        add_viewer=False,
+    )
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
+
+    years = MosaicTilerFactory(
+        backend=year_backend(catalog),
+        dataset_reader=item_reader(catalog),
+        path_dependency=year_mosaic_id,
+        colormap_dependency=YearColorMap,
+        render_dependency=YearRendering,
+        router_prefix=YEAR_PREFIX,
+        supported_tms=SUPPORTED_TMS,
+        extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda key: key.replace("/", "-"))],
+        route_dependencies=COORDINATE_CHECKS,
+        add_viewer=False,
+    )
+    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
+
+    app.mount("/catalog", StaticFiles(directory=catalog.root), name="catalog")
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+                       allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
+    _install_error_handlers(app)
+
+    @app.get("/layers", tags=["Layers"])
+    def layers(request: Request) -> dict:
+        """Every collection, its years and the URLs of each year's layer."""
+        base = str(request.base_url).rstrip("/")
+        out = []
+        for collection_id in catalog.collection_ids():
+            for year in catalog.years(collection_id):
+                root = f"{base}/collections/{collection_id}/years/{year}"
+                out.append({
+                    "collection": collection_id,
+                    "year": year,
+                    "items": [r.id for r in catalog.items_for_year(collection_id, year)],
+                    "xyz": f"{root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
+                    "tilejson": f"{root}/WebMercatorQuad/tilejson.json?tilesize=256",
+                    "wmts": f"{root}/WMTSCapabilities.xml",
+                })
+        return {"layers": out}
+
+    return app
