@@ -2,7 +2,7 @@
 
 Steps: a chip-score table for four adjacent granules around Chengdu and two years, drawn from a
 smooth development field (cities as Gaussian bumps that grow a little each year); publish into a
-static catalog; validate it; print where it is.
+static catalog; validate it; serve it and print the URLs of every layer.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     """Generate, publish and validate the demo catalog."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
+    parser.add_argument("--host", default="127.0.0.1", help="interface the tile server listens on")
+    parser.add_argument("--port", type=int, default=8000, help="port of the tile server")
+    parser.add_argument("--no-serve", action="store_true", help="stop after publishing and validating")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -82,6 +85,18 @@ def main(argv: list[str] | None = None) -> None:
     catalog_file = (args.out / "catalog" / "catalog.json").resolve()
     print(f"\nPublished {len(report.published)} granule-years in {report.seconds:.1f} s.")
     print(f"Catalog: {catalog_file} ({'valid' if not problems else f'{len(problems)} problems'})")
+    if problems:
+        raise SystemExit(1)
+    if not args.no_serve:
+        import uvicorn
+
+        from tiler_app.cli import layer_urls
+        from tiler_app.main import create_app
+
+        print(f"\nServing on http://{args.host}:{args.port} (Ctrl-C to stop):")
+        for line in layer_urls(args.out / "catalog", f"http://{args.host}:{args.port}"):
+            print(f"  {line}")
+        uvicorn.run(create_app(args.out / "catalog"), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
