@@ -10,9 +10,17 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
+VALIDATOR_STAMP := .venv-validator/.installed
+
 .PHONY: setup demo test test-fast bench serve clean
 
 setup: $(STAMP)
+
+# stac-api-validator lives in its own venv: its pins clash with the server's.
+$(VALIDATOR_STAMP):
+	test -x .venv-validator/bin/python || $(PYTHON) -m venv .venv-validator
+	.venv-validator/bin/pip install -q 'stac-api-validator==0.6.8'
+	touch $(VALIDATOR_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +31,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/python -m devscore.demo --out $(DEMO_DIR)
 
-test: setup
+test: setup $(VALIDATOR_STAMP)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 test-fast: setup
@@ -36,4 +44,4 @@ serve: setup
 	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info
+	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info .venv-validator

@@ -22,11 +22,13 @@ class NotFoundError(DevscoreError, LookupError):
 
 @dataclass(frozen=True)
 class ItemRecord:
-    """One item: its JSON (as published) and the absolute paths of its asset files."""
+    """One item: its JSON (as published), the absolute paths of its asset files and its own file's
+    path relative to the catalog root (``href``)."""
 
     collection_id: str
     item: dict[str, Any]
     assets: dict[str, Path]
+    href: str
 
     @property
     def id(self) -> str:
@@ -88,7 +90,8 @@ class StaticCatalog:
                 asset_path = (item_path.parent / asset["href"]).resolve()
                 if self._inside(asset_path):
                     assets[key] = asset_path
-            record.items[item["id"]] = ItemRecord(collection_id=doc["id"], item=item, assets=assets)
+            record.items[item["id"]] = ItemRecord(collection_id=doc["id"], item=item, assets=assets,
+                                                  href=item_path.relative_to(self.root).as_posix())
         return record
 
     def _refresh(self) -> None:

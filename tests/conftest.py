@@ -1,10 +1,17 @@
-"""Shared fixtures: the offline STAC schema folder and small, seeded chip-score grids."""
+"""Shared fixtures: the offline STAC schema folder, seeded chip-score grids, and a published catalog
+served by a real `devscore serve` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -27,3 +34,50 @@ def chip_scores() -> np.ndarray:
     scores = rng.random((32, 32), dtype=np.float32)
     scores[0, 5] = scores[31, 31] = scores[10, 0] = np.nan
     return scores
+
+
+#: Granule-years of the served test catalog: two adjacent tiles in 2023, one in 2022, and a tile that
+#: crosses the antimeridian (Fiji) in 2023.
+SERVED_GRANULES = (("48RVU", 2023), ("48RUU", 2023), ("48RVU", 2022), ("01KAB", 2023))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_catalog(tmp_path_factory) -> tuple[str, Path]:
+    """Publish SERVED_GRANULES (northern two chip rows unscored), run `devscore serve`; yields (base URL, catalog)."""
+    from catalog.ingest import publish_table
+    from publisher.scores import GranuleYear, scores_to_table
+
+    tmp = tmp_path_factory.mktemp("served")
+    rng = np.random.default_rng(11)
+    granules = []
+    for tile, year in SERVED_GRANULES:
+        scores = rng.random((32, 32), dtype=np.float32)
+        scores[:2, :] = np.nan
+        granules.append(GranuleYear(tile, year, dt.datetime(year, 4, 1, tzinfo=dt.timezone.utc), None, scores))
+    table = tmp / "scores.csv"
+    scores_to_table(granules).to_csv(table, index=False)
+    publish_table(table, tmp / "catalog", device="cpu", progress=False)
+    port = free_port()
+    exe = Path(sys.executable).parent / "devscore"
+    proc = subprocess.Popen([str(exe), "serve", "--catalog", str(tmp / "catalog"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read()}")
+    yield base, tmp / "catalog"
+    proc.terminate()
+    proc.wait(timeout=10)

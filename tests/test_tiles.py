@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import morecantile
@@ -19,48 +12,14 @@ import rasterio
 from PIL import Image
 from rio_tiler.colormap import cmap
 
-from catalog.ingest import publish_table
-from publisher.scores import GranuleYear, scores_to_table
 
 CHENGDU = (104.07, 30.45)  # in 48RVU, south of its two unscored chip rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Publish two adjacent granules for 2023 (and one for 2022), then run the real server."""
-    tmp = tmp_path_factory.mktemp("tiles")
-    rng = np.random.default_rng(11)
-    granules = []
-    for tile, year in (("48RVU", 2023), ("48RUU", 2023), ("48RVU", 2022)):
-        scores = rng.random((32, 32), dtype=np.float32)
-        scores[:2, :] = np.nan  # the northern two chip rows are unscored: transparent
-        granules.append(GranuleYear(tile, year, dt.datetime(year, 4, 1, tzinfo=dt.timezone.utc), None, scores))
-    table = tmp / "scores.csv"
-    scores_to_table(granules).to_csv(table, index=False)
-    publish_table(table, tmp / "catalog", device="cpu", progress=False)
-    port = _free_port()
-    exe = Path(sys.executable).parent / "devscore"
-    proc = subprocess.Popen([str(exe), "serve", "--catalog", str(tmp / "catalog"), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+def server(served_catalog) -> str:
+    """Base URL of the real server over the shared test catalog."""
+    return served_catalog[0]
 
 
 def _tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -70,7 +29,8 @@ def _tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 
 def test_layers_lists_years_with_urls(server):
     layers = httpx.get(f"{server}/layers").json()["layers"]
-    assert [(l["year"], l["items"]) for l in layers] == [(2022, ["48RVU-2022"]), (2023, ["48RUU-2023", "48RVU-2023"])]
+    assert [(l["year"], l["items"]) for l in layers] == [(2022, ["48RVU-2022"]),
+                                                         (2023, ["01KAB-2023", "48RUU-2023", "48RVU-2023"])]
     assert layers[1]["xyz"].endswith("/collections/devscore-scores/years/2023/tiles/WebMercatorQuad/{z}/{x}/{y}.png")
 
 

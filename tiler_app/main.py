@@ -6,6 +6,7 @@ Routes (all read the catalog only):
 - ``/collections/{collection_id}/years/{year}/...``: a mosaic of all items of that year
   (TiTiler MosaicTilerFactory over a catalog-backed cogeo-mosaic backend).
 - ``/catalog/...``: the static catalog files themselves (CORS on) for STAC Browser and GDAL.
+- ``/stac``: the STAC API (stac-fastapi over the SQLite index), items carrying web-map links.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from titiler.mosaic.errors import MOSAIC_STATUS_CODES
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
 from titiler.mosaic.factory import MosaicTilerFactory
 
+from catalog.api.app import create_stac_api
+from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import NotFoundError, StaticCatalog
 from publisher import __version__
 from publisher.errors import DevscoreError
@@ -41,6 +44,7 @@ from tiler_app.dependencies import (
     item_score_path,
     year_mosaic_id,
 )
+from tiler_app.links import collection_links_for, item_links
 from tiler_app.mosaic import item_reader, year_backend
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,13 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> Fa
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
 
     app.mount("/catalog", StaticFiles(directory=catalog.root), name="catalog")
+    app.mount("/stac", create_stac_api(
+        StaticCatalogBackend(catalog),
+        files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
+        item_links=item_links,
+        collection_links=collection_links_for(catalog),
+        mount_path="/stac",
+    ))
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     _install_error_handlers(app)

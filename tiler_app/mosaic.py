@@ -16,14 +16,21 @@ from publisher.constants import SCORE_ASSET
 MINZOOM, MAXZOOM = 5, 14
 
 
+def _polygons(geometry: dict) -> list[dict]:
+    """The polygons of a footprint: a granule split at the antimeridian is two, each indexed apart."""
+    if geometry["type"] == "MultiPolygon":
+        return [{"type": "Polygon", "coordinates": rings} for rings in geometry["coordinates"]]
+    return [geometry]
+
+
 @functools.lru_cache(maxsize=64)
 def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: float) -> MosaicJSON:
     """MosaicJSON of the year's items (named ``{collection}/{item}``, never by file path); ``version``
     (the collection file's mtime) keys the cache so a publish shows up in the next request."""
     features = [
-        {"type": "Feature", "geometry": record.item["geometry"],
-         "properties": {"asset": f"{collection_id}/{record.id}"}}
+        {"type": "Feature", "geometry": part, "properties": {"asset": f"{collection_id}/{record.id}"}}
         for record in catalog.items_for_year(collection_id, year) if SCORE_ASSET in record.assets
+        for part in _polygons(record.item["geometry"])
     ]
     return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM,
                                     accessor=lambda feature: feature["properties"]["asset"], quiet=True)

@@ -1,0 +1,47 @@
+"""Web-map links (STAC web-map-links extension) that take a STAC client from a hit to a map layer.
+
+Injected into the STAC API as hooks, so the catalog package never needs to know the tile routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from catalog.reader import StaticCatalog
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _layer_links(root: str, title: str, wmts_layer: str) -> list[dict[str, Any]]:
+    return [
+        {"rel": "xyz", "href": f"{root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png", "type": "image/png",
+         "title": title, "render": "default"},
+        {"rel": "tilejson", "href": f"{root}/WebMercatorQuad/tilejson.json?tilesize=256",
+         "type": "application/json", "title": title},
+        {"rel": "wmts", "href": f"{root}/WMTSCapabilities.xml", "type": "application/xml", "title": title,
+         "wmts:layer": f"{wmts_layer}_WebMercatorQuad_default"},
+    ]
+
+
+def item_links(item: dict[str, Any], request: Request) -> list[dict[str, Any]]:
+    """XYZ, TileJSON and WMTS links of an item's score layer."""
+    root = f"{_origin(request)}/collections/{item['collection']}/items/{item['id']}"
+    return _layer_links(root, f"Development score {item['id']} (RdYlGn_r, 0 to 1)", item["id"])
+
+
+def collection_links_for(catalog: StaticCatalog):
+    """A hook adding one XYZ/TileJSON/WMTS link set per year mosaic of the collection."""
+
+    def hook(collection: dict[str, Any], request: Request) -> list[dict[str, Any]]:
+        cid = collection["id"]
+        links: list[dict[str, Any]] = []
+        for year in catalog.years(cid):
+            root = f"{_origin(request)}/collections/{cid}/years/{year}"
+            links += _layer_links(root, f"Development score {year} (all granules)", f"{cid}-{year}")
+        return links
+
+    return hook
