@@ -11,10 +11,27 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 VALIDATOR_STAMP := .venv-validator/.installed
+NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+STAC_BROWSER := .cache/stac-browser/dist/index.html
 
-.PHONY: setup demo test test-fast bench serve clean
+.PHONY: setup web demo test test-fast bench serve clean
 
 setup: $(STAMP)
+
+# Front end: MapLibre for the map page, playwright-core and STAC Browser for the browser tests.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+# Debian's Chromium for the headless browser tests (playwright's own browser download is blocked).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+$(STAC_BROWSER): $(NODE_STAMP)
+	bash scripts/build_stac_browser.sh
+
+web: $(NODE_STAMP) $(CHROMIUM) $(STAC_BROWSER)
 
 # stac-api-validator lives in its own venv: its pins clash with the server's.
 $(VALIDATOR_STAMP):
@@ -28,13 +45,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[mpi,server,test]'
 	touch $(STAMP)
 
-demo: setup
+demo: setup $(NODE_STAMP)
 	$(BIN)/python -m devscore.demo --out $(DEMO_DIR)
 
-test: setup $(VALIDATOR_STAMP)
+test: setup $(VALIDATOR_STAMP) web
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup $(VALIDATOR_STAMP) web
 	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
@@ -44,4 +61,4 @@ serve: setup
 	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info .venv-validator
+	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info .venv-validator .cache node_modules

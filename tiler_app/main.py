@@ -7,6 +7,7 @@ Routes (all read the catalog only):
   (TiTiler MosaicTilerFactory over a catalog-backed cogeo-mosaic backend).
 - ``/catalog/...``: the static catalog files themselves (CORS on) for STAC Browser and GDAL.
 - ``/stac``: the STAC API (stac-fastapi over the SQLite index), items carrying web-map links.
+- ``/``: the MapLibre map page (``tiler_app.page``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from tiler_app.dependencies import (
 )
 from tiler_app.links import collection_links_for, item_links
 from tiler_app.mosaic import item_reader, year_backend
+from tiler_app.page import mount_page
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,8 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> Fa
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     _install_error_handlers(app)
+
+    mount_page(app)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:

@@ -12,8 +12,10 @@ from rio_tiler.io import Reader
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 
-#: Zoom range of the year mosaics in WebMercatorQuad: z7 sees a whole granule, z14 is ~10 m pixels.
-MINZOOM, MAXZOOM = 5, 14
+#: Zoom range of the year mosaics in WebMercatorQuad: z2 shows a continent (from the COG overviews),
+#: z14 is ~10 m pixels. Items are indexed by z7 quadkeys (one granule spans a few), so a low-zoom tile
+#: looks up only the quadkeys under it.
+MINZOOM, MAXZOOM, QUADKEY_ZOOM = 2, 14, 7
 
 
 def _polygons(geometry: dict) -> list[dict]:
@@ -32,7 +34,7 @@ def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: floa
         for record in catalog.items_for_year(collection_id, year) if SCORE_ASSET in record.assets
         for part in _polygons(record.item["geometry"])
     ]
-    return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM,
+    return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM, quadkey_zoom=QUADKEY_ZOOM,
                                     accessor=lambda feature: feature["properties"]["asset"], quiet=True)
 
 

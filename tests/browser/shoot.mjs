@@ -1,0 +1,30 @@
+// Drive Debian's Chromium headless with playwright-core: open a page, wait for network-quiet,
+// optionally click, screenshot, and print a JSON summary (responses, console errors, page text).
+// Usage: node shoot.mjs URL OUT.png [waitForText] [clickX,clickY]
+import { chromium } from "playwright-core";
+
+const [url, out, waitForText, click] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-quic", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+});
+const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+const responses = [];
+const errors = [];
+page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
+page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+page.on("pageerror", (e) => errors.push(String(e)));
+await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
+if (waitForText) await page.getByText(waitForText, { exact: false }).first().waitFor({ timeout: 60000 });
+await page.waitForTimeout(1500);
+if (click) {
+  const [x, y] = click.split(",").map(Number);
+  await page.mouse.click(x, y);
+  await page.waitForTimeout(1500);
+}
+await page.screenshot({ path: out });
+const text = await page.evaluate(() => document.body.innerText);
+const tiles = await page.evaluate(() => window.devscoreTiles || null);
+console.log(JSON.stringify({ responses, errors, text, tiles }));
+await browser.close();
