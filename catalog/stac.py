@@ -44,13 +44,13 @@ PROVIDERS = [
 
 def _item_assets() -> dict[str, ItemAssetDefinition]:
     score = ItemAssetDefinition.create(title="Development score (COG)", media_type=COG_MEDIA_TYPE,
-                                       roles=["data", "visual"], description="float32 scores in [0, 1]")
+                                       roles=["data"], description="float32 scores in [0, 1]")
     score.properties["raster:bands"] = [RasterBand.create(nodata=SCORE_NODATA, data_type=DataType.FLOAT32,
                                                           spatial_resolution=PIXEL_SIZE, unit="1").to_dict()]
     return {
         SCORE_ASSET: score,
         THUMBNAIL_ASSET: ItemAssetDefinition.create(title="Thumbnail (RdYlGn_r, 0 to 1)",
-                                                    media_type=pystac.MediaType.PNG, roles=["thumbnail", "overview"],
+                                                    media_type=pystac.MediaType.PNG, roles=["thumbnail"],
                                                     description=None),
         CHIPS_ASSET: ItemAssetDefinition.create(title="Chip scores (GeoParquet)", media_type=PARQUET_MEDIA_TYPE,
                                                 roles=["data"], description="One polygon per chip"),

@@ -118,7 +118,7 @@ def create_item(
 
     score = pystac.Asset(
         href=str(score_path), media_type=COG_MEDIA_TYPE, title="Development score (COG)",
-        description=SCORE_BAND_DESCRIPTION, roles=["data", "visual"],
+        description=SCORE_BAND_DESCRIPTION, roles=["data"],
     )
     item.add_asset(SCORE_ASSET, score)
     band = RasterBand.create(
@@ -129,7 +129,7 @@ def create_item(
     _file_fields(score, score_path)
 
     thumbnail = pystac.Asset(href=str(thumbnail_path), media_type=pystac.MediaType.PNG,
-                             title="Thumbnail (RdYlGn_r, 0 to 1)", roles=["thumbnail", "overview"])
+                             title="Thumbnail (RdYlGn_r, 0 to 1)", roles=["thumbnail"])
     item.add_asset(THUMBNAIL_ASSET, thumbnail)
     _file_fields(thumbnail, thumbnail_path)
 

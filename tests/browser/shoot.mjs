@@ -16,7 +16,9 @@ page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }))
 page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 page.on("pageerror", (e) => errors.push(String(e)));
 await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
-if (waitForText) await page.getByText(waitForText, { exact: false }).first().waitFor({ timeout: 60000 });
+if (waitForText) {
+  await page.waitForFunction((t) => document.body.innerText.includes(t), waitForText, { timeout: 60000 });
+}
 await page.waitForTimeout(1500);
 if (click) {
   const [x, y] = click.split(",").map(Number);
