@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.common import table
+from bench.common import free_port, table
 from catalog.api.index import SearchQuery, SQLiteIndex
 
 GOAL_P50_MS = 20.0
@@ -58,12 +57,6 @@ def _queries(rng: np.random.Generator) -> list[tuple[list[float], str]]:
     return out
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _measure(n: int, folder: Path) -> list[object]:
     rng = np.random.default_rng(n)
     db = folder / f"index-{n}.sqlite"
@@ -80,7 +73,7 @@ def _measure(n: int, folder: Path) -> list[object]:
         index.search(SearchQuery(bbox=bbox, interval=tuple(dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
                                                          for v in interval.split("/")), limit=10))
         raw.append((time.perf_counter() - start) * 1000)
-    port = _port()
+    port = free_port()
     env = dict(os.environ, BENCH_DB=str(db), BENCH_PORT=str(port))
     proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,7 +16,7 @@ import httpx
 import morecantile
 import numpy as np
 
-from bench.common import table
+from bench.common import free_port, table
 from catalog.ingest import publish_table
 from publisher.scores import GranuleYear, scores_to_table
 
@@ -26,12 +24,6 @@ CLIENTS = 16
 ZOOMS = range(8, 13)
 GOAL_RATE, GOAL_P99_MS, GOAL_RATIO = 150.0, 150.0, 0.9
 RENDER = "colormap_name=rdylgn_r&rescale=0,1"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(args: list[str], env: dict, probe: str) -> subprocess.Popen:
@@ -87,7 +79,7 @@ def run(quick: bool = False) -> str:
         tms = morecantile.tms.get("WebMercatorQuad")
         west, south, east, north = granule.grid.bbox
         tiles = [t for z in ZOOMS for t in tms.tiles(west + 0.05, south + 0.05, east - 0.05, north - 0.05, [z])]
-        ours_port, bare_port = _port(), _port()
+        ours_port, bare_port = free_port(), free_port()
         env = dict(os.environ, DEVSCORE_CATALOG=str(folder / "catalog"))
         bindir = Path(sys.executable).parent
         ours = _start([str(bindir / "uvicorn"), "tiler_app.asgi:app", "--port", str(ours_port), "--workers", "2",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,13 @@ def machine() -> str:
         pass
     ram = psutil.virtual_memory().total / 2**30
     return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, {gpu}, Python {platform.python_version()}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:

@@ -23,7 +23,6 @@ SCORE_BAND_DESCRIPTION: Final = "development score (0 least, 1 most developed)"
 
 #: Rendering defaults, as the method's published heat maps.
 COLORMAP: Final = "rdylgn_r"  # rio-tiler's name for matplotlib's RdYlGn_r
-COLORMAP_STAC: Final = "RdYlGn_r"
 
 #: Published collection.
 COLLECTION_ID: Final = "devscore-scores"
