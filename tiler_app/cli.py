@@ -13,17 +13,17 @@ log = logging.getLogger(__name__)
 def layer_urls(catalog_dir: Path, base_url: str) -> list[str]:
     """Lines naming the URLs a user pastes into QGIS, a web map or a STAC client."""
     from catalog.reader import StaticCatalog
+    from tiler_app.main import year_layers
 
-    catalog = StaticCatalog(catalog_dir)
-    lines = [f"Static catalog (STAC Browser): {base_url}/catalog/catalog.json",
+    lines = [f"Map page:                      {base_url}/",
+             f"STAC API (pystac-client):      {base_url}/stac",
+             f"Static catalog (STAC Browser): {base_url}/catalog/catalog.json",
              f"API docs:                      {base_url}/docs"]
-    for collection_id in catalog.collection_ids():
-        for year in catalog.years(collection_id):
-            root = f"{base_url}/collections/{collection_id}/years/{year}"
-            lines += [f"{collection_id} {year}:",
-                      f"  XYZ (QGIS, 256 px): {root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
-                      f"  TileJSON:           {root}/WebMercatorQuad/tilejson.json?tilesize=256",
-                      f"  WMTS:               {root}/WMTSCapabilities.xml"]
+    for layer in year_layers(StaticCatalog(catalog_dir), base_url):
+        lines += [f"{layer['collection']} {layer['year']}:",
+                  f"  XYZ (QGIS, 256 px): {layer['xyz']}",
+                  f"  TileJSON:           {layer['tilejson']}",
+                  f"  WMTS:               {layer['wmts']}"]
     return lines
 
 

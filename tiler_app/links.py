@@ -16,13 +16,26 @@ def _origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
+def layer_urls(root: str) -> dict[str, str]:
+    """XYZ (256 px, for QGIS), TileJSON and WMTS URLs of the layer whose routes start at ``root``."""
+    return {
+        "xyz": f"{root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
+        "tilejson": f"{root}/WebMercatorQuad/tilejson.json?tilesize=256",
+        "wmts": f"{root}/WMTSCapabilities.xml",
+    }
+
+
+def year_root(origin: str, collection_id: str, year: int) -> str:
+    """Route prefix of a collection-year mosaic."""
+    return f"{origin}/collections/{collection_id}/years/{year}"
+
+
 def _layer_links(root: str, title: str, wmts_layer: str) -> list[dict[str, Any]]:
+    urls = layer_urls(root)
     return [
-        {"rel": "xyz", "href": f"{root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png", "type": "image/png",
-         "title": title, "render": "default"},
-        {"rel": "tilejson", "href": f"{root}/WebMercatorQuad/tilejson.json?tilesize=256",
-         "type": "application/json", "title": title},
-        {"rel": "wmts", "href": f"{root}/WMTSCapabilities.xml", "type": "application/xml", "title": title,
+        {"rel": "xyz", "href": urls["xyz"], "type": "image/png", "title": title, "render": "default"},
+        {"rel": "tilejson", "href": urls["tilejson"], "type": "application/json", "title": title},
+        {"rel": "wmts", "href": urls["wmts"], "type": "application/xml", "title": title,
          "wmts:layer": f"{wmts_layer}_WebMercatorQuad_default"},
     ]
 
@@ -40,8 +53,8 @@ def collection_links_for(catalog: StaticCatalog):
         cid = collection["id"]
         links: list[dict[str, Any]] = []
         for year in catalog.years(cid):
-            root = f"{_origin(request)}/collections/{cid}/years/{year}"
-            links += _layer_links(root, f"Development score {year} (all granules)", f"{cid}-{year}")
+            links += _layer_links(year_root(_origin(request), cid, year), f"Development score {year} (all granules)",
+                                  f"{cid}-{year}")
         return links
 
     return hook

@@ -45,7 +45,7 @@ from tiler_app.dependencies import (
     item_score_path,
     year_mosaic_id,
 )
-from tiler_app.links import collection_links_for, item_links
+from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.page import mount_page
 
@@ -96,6 +96,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
+
+
+def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
+    """Every collection-year layer of the catalog with its items and URLs."""
+    return [
+        {"collection": cid, "year": year, "items": [r.id for r in catalog.items_for_year(cid, year)],
+         **layer_urls(year_root(origin, cid, year))}
+        for cid in catalog.collection_ids() for year in catalog.years(cid)
+    ]
 
 
 def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> FastAPI:
@@ -153,19 +162,6 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> Fa
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:
         """Every collection, its years and the URLs of each year's layer."""
-        base = str(request.base_url).rstrip("/")
-        out = []
-        for collection_id in catalog.collection_ids():
-            for year in catalog.years(collection_id):
-                root = f"{base}/collections/{collection_id}/years/{year}"
-                out.append({
-                    "collection": collection_id,
-                    "year": year,
-                    "items": [r.id for r in catalog.items_for_year(collection_id, year)],
-                    "xyz": f"{root}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png",
-                    "tilejson": f"{root}/WebMercatorQuad/tilejson.json?tilesize=256",
-                    "wmts": f"{root}/WMTSCapabilities.xml",
-                })
-        return {"layers": out}
+        return {"layers": year_layers(catalog, str(request.base_url).rstrip("/"))}
 
     return app
