@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import pystac
-from pystac.stac_io import DefaultStacIO
 
 from catalog.stac import create_collection
-from publisher.atomic import atomic_write_text
+from publisher.atomic import AtomicStacIO
 from publisher.constants import COLLECTION_ID
 from publisher.errors import DevscoreError
 
@@ -36,13 +35,6 @@ LOCK_FILE = ".lock"
 
 class CatalogError(DevscoreError):
     """A catalog folder that cannot be opened or updated."""
-
-
-class AtomicStacIO(DefaultStacIO):
-    """pystac I/O that writes every JSON document to a temporary name and renames it."""
-
-    def write_text_to_href(self, href: str, txt: str) -> None:
-        atomic_write_text(href, txt)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "publish": "devscore.publish:publish",
     "validate": "catalog.cli:validate",
     "serve": "tiler_app.cli:serve",
+    "synth": "publisher.imagery.cli:synth",
 }
 
 

@@ -1,7 +1,7 @@
 """``make demo``: publish a generated region end to end, offline, and serve it.
 
-Steps: a chip-score table for four adjacent granules around Chengdu and two years, drawn from a
-smooth development field (cities as Gaussian bumps that grow a little each year); publish into a
+Steps: a chip-score table for four adjacent granules around Chengdu and two years, drawn from the
+synthetic region's ground-truth development field (publisher.imagery.truth); publish into a
 static catalog; validate it; serve it and print the URLs of every layer.
 """
 
@@ -19,6 +19,7 @@ from catalog.ingest import publish_table
 from catalog.validate import validate_catalog
 from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE
 from publisher.grid import TileGrid
+from publisher.imagery.truth import development_field
 from publisher.scores import GranuleYear, scores_to_table
 
 log = logging.getLogger("devscore.demo")
@@ -28,23 +29,6 @@ SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
 DEMO_YEARS = (2022, 2023)
-#: (lon, lat, radius in km, peak) of the demo's settlements: Chengdu and towns around it.
-CITIES = ((104.07, 30.67, 22.0, 1.0), (103.62, 31.00, 8.0, 0.7), (104.40, 30.05, 9.0, 0.65),
-          (103.85, 30.05, 7.0, 0.6), (104.55, 30.85, 6.0, 0.55))
-#: Yearly growth of every city's radius.
-GROWTH_PER_YEAR = 0.06
-
-
-def development_field(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
-    """Smooth development level in [0, 1]: the strongest city influence plus a rural floor."""
-    km_per_deg = 111.32
-    level = np.full(lon.shape, 0.05)
-    growth = 1.0 + GROWTH_PER_YEAR * (year - DEMO_YEARS[0])
-    for clon, clat, radius, peak in CITIES:
-        dx = (lon - clon) * km_per_deg * np.cos(np.radians(clat))
-        dy = (lat - clat) * km_per_deg
-        level = np.maximum(level, peak * np.exp(-(dx**2 + dy**2) / (2 * (radius * growth) ** 2)))
-    return np.clip(level, 0.0, 1.0)
 
 
 def demo_granules(seed: int = 0) -> list[GranuleYear]:

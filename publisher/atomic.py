@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from pystac.stac_io import DefaultStacIO
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
@@ -29,3 +31,10 @@ def atomic_write_text(dest: str | Path, text: str) -> None:
     """Write ``text`` to ``dest`` atomically (UTF-8)."""
     with atomic_path(dest) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+class AtomicStacIO(DefaultStacIO):
+    """pystac I/O that writes every JSON document to a temporary name and renames it."""
+
+    def write_text_to_href(self, href: str, txt: str) -> None:
+        atomic_write_text(href, txt)

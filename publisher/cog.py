@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import rasterio
@@ -51,17 +52,35 @@ def _profile(grid: TileGrid) -> dict:
     }
 
 
-def _write_scratch(path: Path, grid: TileGrid, scores: np.ndarray, device: str, threads: str) -> None:
-    """Fill a tiled GeoTIFF with the painted grid, one strip of tiles at a time (CPU) or at once (GPU)."""
-    with rasterio.open(path, "w", **_profile(grid), **SCRATCH_OPTIONS, num_threads=threads) as dst:
-        dst.set_band_description(1, SCORE_BAND_DESCRIPTION)
-        dst.update_tags(1, units="development score, 0 (least) to 1 (most developed)")
-        if device == "cuda":
-            dst.write(paint(scores, "cuda"), 1)
-            return
-        for row in range(0, grid.height, STRIP_ROWS):
-            window = Window(0, row, grid.width, min(STRIP_ROWS, grid.height - row))
-            dst.write(paint_window(scores, window), 1, window=window)
+def write_cog(
+    path: str | Path,
+    profile: dict,
+    blocks: Callable[[], Iterable[tuple[Window, np.ndarray]]],
+    options: dict,
+    threads: int | None = None,
+    descriptions: Sequence[str] = (),
+    tags: dict | None = None,
+) -> Path:
+    """Stream ``blocks()`` (window, bands x rows x cols) into a tiled scratch GeoTIFF, then GDAL's COG
+    driver writes ``path`` with ``options``: temporary names, then rename, memory bounded by the blocks."""
+    path = Path(path)
+    num_threads = "ALL_CPUS" if threads is None else str(max(1, threads))
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_NUM_THREADS=num_threads):
+        with atomic_path(path) as tmp:
+            scratch = tmp.with_name(tmp.name + ".scratch.tif")
+            try:
+                with rasterio.open(scratch, "w", **profile, **SCRATCH_OPTIONS, num_threads=num_threads) as dst:
+                    for band, text in enumerate(descriptions, start=1):
+                        dst.set_band_description(band, text)
+                    if tags:
+                        dst.update_tags(**tags)
+                    for window, data in blocks():
+                        dst.write(data, window=window)
+                rasterio.shutil.copy(scratch, tmp, driver="COG", NUM_THREADS=num_threads, **options)
+            finally:
+                scratch.unlink(missing_ok=True)
+    log.debug("wrote %s (%d bytes)", path, path.stat().st_size)
+    return path
 
 
 def write_score_cog(
@@ -70,19 +89,20 @@ def write_score_cog(
     """Paint ``scores`` onto ``grid`` and write the COG at ``path`` (temporary name, then rename).
 
     ``threads`` caps GDAL's compression threads (all cores when None); MPI runs give each rank its
-    share so ranks do not fight over the same cores.
+    share so ranks do not fight over the same cores. On the CPU the grid is painted one strip of
+    tiles at a time; on the GPU at once (0.5 GB).
     """
     scores = check_scores(scores)
     device = resolve_device(device)
-    path = Path(path)
-    num_threads = "ALL_CPUS" if threads is None else str(max(1, threads))
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHEMAX_MB, GDAL_NUM_THREADS=num_threads):
-        with atomic_path(path) as tmp:
-            scratch = tmp.with_name(tmp.name + ".scratch.tif")
-            try:
-                _write_scratch(scratch, grid, scores, device, num_threads)
-                rasterio.shutil.copy(scratch, tmp, driver="COG", NUM_THREADS=num_threads, **COG_OPTIONS)
-            finally:
-                scratch.unlink(missing_ok=True)
-    log.debug("wrote %s (%d bytes)", path, path.stat().st_size)
-    return path
+
+    def blocks() -> Iterator[tuple[Window, np.ndarray]]:
+        if device == "cuda":
+            yield Window(0, 0, grid.width, grid.height), paint(scores, "cuda")[None]
+            return
+        for row in range(0, grid.height, STRIP_ROWS):
+            window = Window(0, row, grid.width, min(STRIP_ROWS, grid.height - row))
+            yield window, paint_window(scores, window)[None]
+
+    return write_cog(path, _profile(grid), blocks, COG_OPTIONS, threads=threads,
+                     descriptions=[SCORE_BAND_DESCRIPTION],
+                     tags={"units": "development score, 0 (least) to 1 (most developed)"})

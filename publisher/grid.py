@@ -132,8 +132,11 @@ class TileGrid:
             raise TileIdError(f"UTM zone {zone} in {tile_id!r} is outside 1-60")
         if band not in BANDS:
             raise TileIdError(f"latitude band {band!r} in {tile_id!r} is not one of C-X (no I, O)")
-        easting, northing = _square_origin(zone, band, m["col"], m["row"])
-        _check_square_in_band(zone, band, easting, northing)
+        try:
+            easting, northing = _square_origin(zone, band, m["col"], m["row"])
+            _check_square_in_band(zone, band, easting, northing)
+        except TileIdError as exc:
+            raise TileIdError(f"MGRS tile {text}: {exc}") from None
         north = band >= "N"
         false_northing = 0 if north else FALSE_NORTHING_SOUTH
         top = northing + SQUARE_M - false_northing  # true northing of the square's north edge

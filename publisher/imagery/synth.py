@@ -1,0 +1,173 @@
+"""``devscore synth``: a synthetic Sentinel-2 region with its ground truth, night lights and a source
+STAC catalog shaped like Planetary Computer's ``sentinel-2-l2a``, deterministic from a seed.
+
+Layout under OUT: ``truth/<tile>_<year>.tif`` (development field, float32), ``nightlights/
+viirs_<year>.tif`` (EPSG:4326, 15 arc-seconds), ``source/catalog.json`` -> ``sentinel-2-l2a`` ->
+``<scene id>/<scene id>.json`` + ``visual.tif`` (RGB uint8 COG, nodata 0). At ``size`` S the granule
+keeps its real footprint with pixels of 109800 / S metres; chips follow the image (32 x 32 chips of
+floor(S / 32) pixels, the remainder strip east and south belongs to no chip).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pystac
+from affine import Affine
+from pystac.extensions.eo import Band, EOExtension
+from pystac.extensions.mgrs import MgrsExtension
+from pystac.extensions.projection import ProjectionExtension
+from rasterio.windows import Window
+from scipy import ndimage
+from tqdm import tqdm
+
+from publisher.atomic import AtomicStacIO
+from publisher.constants import GRANULE_EXTENT_M
+from publisher.cog import write_cog
+from publisher.errors import DevscoreError
+from publisher.grid import TileGrid
+from publisher.imagery.scene import SceneLook, apply_look, render_ground
+from publisher.imagery.truth import development_field
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
+#: Default grid side: 100 m pixels. Full 10 m grids (10980) need strip-wise rendering (not yet).
+DEFAULT_SIZE = 1098
+MAX_SIZE = 4096
+COLLECTION = "sentinel-2-l2a"
+VISUAL_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 9, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE"}
+#: Night lights: VIIRS-like 15 arc-second grid, radiance scale and saturation (nW/cm2/sr).
+VIIRS_DEG = 1.0 / 240.0
+RADIANCE_SCALE, RADIANCE_SATURATION, VIIRS_NODATA = 90.0, 63.0, -1.0
+
+
+@dataclass
+class SynthResult:
+    """What was written."""
+
+    scenes: list[pystac.Item] = field(default_factory=list)
+    truth: list[Path] = field(default_factory=list)
+    nightlights: list[Path] = field(default_factory=list)
+    catalog: Path | None = None
+
+
+def _grid(tile: str, size: int) -> tuple[TileGrid, Affine]:
+    grid = TileGrid.from_tile_id(tile)
+    pixel = GRANULE_EXTENT_M / size
+    return grid, Affine(pixel, 0.0, grid.ulx, 0.0, -pixel, grid.uly)
+
+
+def _profile(transform: Affine, epsg: int, size: int, count: int, dtype: str, nodata: float) -> dict:
+    return {"driver": "GTiff", "width": size, "height": size, "count": count, "dtype": dtype, "nodata": nodata,
+            "crs": f"EPSG:{epsg}", "transform": transform}
+
+
+def _write_array(path: Path, profile: dict, array: np.ndarray, descriptions: Sequence[str] = ()) -> Path:
+    """One in-memory array (bands, rows, cols) as a lossless COG."""
+    window = Window(0, 0, array.shape[2], array.shape[1])
+    return write_cog(path, profile, lambda: [(window, array)], LOSSLESS, descriptions=descriptions)
+
+
+def scene_id(tile: str, when: dt.datetime) -> str:
+    """A Planetary-Computer-style Sentinel-2 L2A scene id."""
+    stamp = when.strftime("%Y%m%dT%H%M%S")
+    return f"S2A_MSIL2A_{stamp}_R061_T{tile}_{when:%Y%m%d}T090813"
+
+
+def _scene_item(tile: str, grid: TileGrid, transform: Affine, size: int, when: dt.datetime, href: Path,
+                cloud_pct: float, blank_pct: float) -> pystac.Item:
+    item = pystac.Item(
+        id=scene_id(tile, when), geometry=grid.footprint, bbox=grid.bbox, datetime=when, collection=COLLECTION,
+        properties={"platform": "sentinel-2a", "constellation": "Sentinel 2", "instruments": ["msi"],
+                    "s2:mgrs_tile": tile, "s2:nodata_pixel_percentage": round(blank_pct, 4),
+                    "s2:processing_baseline": "05.09", "devscore:synthetic": True},
+    )
+    EOExtension.ext(item, add_if_missing=True).cloud_cover = round(cloud_pct, 4)
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    proj.code, proj.shape, proj.transform = f"EPSG:{grid.epsg}", [size, size], list(transform)[:6]
+    proj.bbox = list(grid.bounds)
+    mgrs = MgrsExtension.ext(item, add_if_missing=True)
+    mgrs.utm_zone, mgrs.latitude_band, mgrs.grid_square = grid.zone, tile[2], tile[3:5]
+    asset = pystac.Asset(href=str(href), media_type=VISUAL_MEDIA_TYPE, roles=["visual"], title="True color image")
+    item.add_asset("visual", asset)
+    EOExtension.ext(asset, add_if_missing=True).bands = [
+        Band.create(name=n, common_name=n, description=d) for n, d in
+        (("red", "Red (band 4)"), ("green", "Green (band 3)"), ("blue", "Blue (band 2)"))]
+    return item
+
+
+def _nightlights(path: Path, tiles: Sequence[str], year: int, seed: int) -> Path:
+    """VIIRS-like annual radiance: blurred truth, blooming, saturation in city cores, noise."""
+    west, south, east, north = np.array([TileGrid.from_tile_id(t).bbox for t in tiles]).T
+    west, south, east, north = west.min(), south.min(), east.max(), north.max()
+    cols, rows = int(np.ceil((east - west) / VIIRS_DEG)), int(np.ceil((north - south) / VIIRS_DEG))
+    lon = west + (np.arange(cols) + 0.5) * VIIRS_DEG
+    lat = north - (np.arange(rows) + 0.5) * VIIRS_DEG
+    truth = development_field(*np.meshgrid(lon, lat), year)
+    rng = np.random.default_rng(seed)
+    radiance = RADIANCE_SCALE * ndimage.gaussian_filter(truth**2, 1.0)
+    radiance += 0.25 * RADIANCE_SCALE * ndimage.gaussian_filter(truth**2, 4.0)  # blooming around cities
+    radiance = np.minimum(radiance, RADIANCE_SATURATION) * rng.lognormal(0.0, 0.15, radiance.shape)
+    radiance = (radiance + rng.gamma(1.5, 0.2, radiance.shape)).astype(np.float32)
+    profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
+               "nodata": VIIRS_NODATA, "crs": "EPSG:4326", "transform": Affine(VIIRS_DEG, 0, west, 0, -VIIRS_DEG, north)}
+    return _write_array(path, profile, radiance[None], ["VIIRS-like annual radiance, nW/cm2/sr"])
+
+
+def synthesize(out: str | Path, tiles: Sequence[str] = DEFAULT_TILES, years: Sequence[int] = (2022, 2023),
+               scenes_per_year: int = 3, size: int = DEFAULT_SIZE, seed: int = 0, progress: bool = True) -> SynthResult:
+    """Write the region for every tile and year; returns what was written."""
+    if not 32 <= size <= MAX_SIZE:
+        raise DevscoreError(f"--size must be between 32 and {MAX_SIZE} pixels (100 m pixels at 1098), got {size}")
+    if scenes_per_year < 1:
+        raise DevscoreError("--scenes-per-year must be at least 1")
+    grids = {tile: _grid(tile, size) for tile in tiles}  # validates every tile id first
+    out = Path(out)
+    source = out / "source"
+    result = SynthResult()
+    collection = pystac.Collection(
+        id=COLLECTION, description="Synthetic Sentinel-2 L2A scenes made by devscore synth (not real data).",
+        extent=pystac.Extent(pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
+                             pystac.TemporalExtent([[None, None]])), license="CC-BY-4.0")
+    with tqdm(total=len(tiles) * len(years), desc="synthesizing", unit="granule-year", disable=not progress) as bar:
+        for t_index, (tile, (grid, transform)) in enumerate(grids.items()):
+            for year in years:
+                rng = np.random.default_rng([seed, t_index, year])
+                ground, truth = render_ground(transform, f"EPSG:{grid.epsg}", (size, size), year,
+                                              seed=int(rng.integers(2**31)))
+                truth_path = _write_array(out / "truth" / f"{tile}_{year}.tif",
+                                          _profile(transform, grid.epsg, size, 1, "float32", -1.0),
+                                          truth[None], ["ground-truth development, 0 to 1"])
+                result.truth.append(truth_path)
+                for k in range(scenes_per_year):
+                    look = SceneLook(cloud_share=float(rng.uniform(0.0, 0.6)),
+                                     blank_share=float(rng.choice([0.0, 0.1, 0.25, 0.4])), seed=int(rng.integers(2**31)))
+                    rgb, cloud_pct, blank_pct = apply_look(ground, look)
+                    when = dt.datetime(year, 1 + (k * 12) // scenes_per_year, 12, 3, 35, 41, tzinfo=dt.timezone.utc)
+                    folder = source / COLLECTION / scene_id(tile, when)
+                    visual = _write_array(folder / "visual.tif",
+                                          _profile(transform, grid.epsg, size, 3, "uint8", 0),
+                                          np.moveaxis(rgb, 2, 0), ["red", "green", "blue"])
+                    item = _scene_item(tile, grid, transform, size, when, visual, cloud_pct, blank_pct)
+                    collection.add_item(item)
+                    result.scenes.append(item)
+                bar.update()
+    for year in years:
+        result.nightlights.append(_nightlights(out / "nightlights" / f"viirs_{year}.tif", tiles, year, seed + year))
+    collection.update_extent_from_items()
+    catalog = pystac.Catalog(id="devscore-synthetic-source", description="Synthetic Sentinel-2 source imagery")
+    catalog.add_child(collection)
+    catalog.normalize_hrefs(str(source))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(pystac.CatalogType.SELF_CONTAINED, stac_io=AtomicStacIO())
+    result.catalog = source / "catalog.json"
+    log.info("wrote %d scenes, %d truth rasters and %d night-light rasters under %s",
+             len(result.scenes), len(result.truth), len(result.nightlights), out)
+    return result

@@ -1,0 +1,64 @@
+"""The ground truth of the synthetic region: a continuous development field and a terrain field.
+
+Both are functions of longitude and latitude, so adjacent granules agree where they overlap, and
+every later stage (chips, scores, night lights) can be scored honestly against the same truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: (lon, lat, radius in km, peak) of the settlements around Chengdu.
+CITIES = ((104.07, 30.67, 22.0, 1.0), (103.62, 31.00, 8.0, 0.7), (104.40, 30.05, 9.0, 0.65),
+          (103.85, 30.05, 7.0, 0.6), (104.55, 30.85, 6.0, 0.55), (103.45, 30.40, 5.0, 0.5))
+#: Yearly growth of every city's radius, from BASE_YEAR on.
+GROWTH_PER_YEAR, BASE_YEAR = 0.06, 2022
+#: The Longmen Shan front: mountains rise west of this longitude.
+MOUNTAIN_FRONT_LON = 103.55
+KM_PER_DEGREE = 111.32
+
+
+def development_field(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
+    """Development level in [0, 1]: the strongest city influence over a rural floor, fading in the mountains."""
+    level = np.full(np.shape(lon), 0.05)
+    growth = 1.0 + GROWTH_PER_YEAR * (year - BASE_YEAR)
+    for clon, clat, radius, peak in CITIES:
+        dx = (lon - clon) * KM_PER_DEGREE * np.cos(np.radians(clat))
+        dy = (lat - clat) * KM_PER_DEGREE
+        level = np.maximum(level, peak * np.exp(-(dx**2 + dy**2) / (2 * (radius * growth) ** 2)))
+    return np.clip(level * (1.0 - 0.9 * terrain(lon, lat)), 0.0, 1.0)
+
+
+def terrain(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Elevation in [0, 1]: a plain in the east, ridges rising west of the mountain front."""
+    rise = 1.0 / (1.0 + np.exp(-(MOUNTAIN_FRONT_LON - lon) * 12.0))
+    return np.clip(rise * (0.45 + 0.55 * wave_noise(lon, lat)), 0.0, 1.0)
+
+
+def wave_noise(lon: np.ndarray, lat: np.ndarray, seed: int = 0, waves: int = 32) -> np.ndarray:
+    """Smooth noise in [0, 1] defined on lon/lat (random-direction waves, amplitude ~ 1/frequency),
+    so every granule sees the same relief where granules overlap."""
+    rng = np.random.default_rng(seed)
+    freq = np.exp(rng.uniform(np.log(8.0), np.log(160.0), waves))  # cycles per degree
+    angle, phase = rng.uniform(0, np.pi, waves), rng.uniform(0, 2 * np.pi, waves)
+    total = np.zeros(np.shape(lon))
+    for f, a, p in zip(freq, angle, phase):
+        total += np.sin(2 * np.pi * f * (lon * np.cos(a) + lat * np.sin(a)) + p) / f
+    norm = np.sum(1.0 / freq)
+    return np.clip(0.5 + 0.5 * total / (0.5 * norm), 0.0, 1.0)
+
+
+def fbm(shape: tuple[int, int], seed: int, base: int = 4, octaves: int = 5) -> np.ndarray:
+    """Fractal value noise in [0, 1] (bilinear upsampled random grids), deterministic from ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(shape, dtype=np.float32)
+    amplitude, total = 1.0, 0.0
+    for octave in range(octaves):
+        cells = base * 2**octave
+        coarse = rng.random((cells + 1, cells + 1), dtype=np.float32)
+        zoom = (shape[0] / (cells + 1), shape[1] / (cells + 1))
+        out += amplitude * ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[: shape[0], : shape[1]]
+        total += amplitude
+        amplitude *= 0.5
+    return out / total
