@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "validate": "catalog.cli:validate",
     "serve": "tiler_app.cli:serve",
     "synth": "publisher.imagery.cli:synth",
+    "acquire": "publisher.imagery.acquire_cli:acquire",
 }
 
 
