@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "serve": "tiler_app.cli:serve",
     "synth": "publisher.imagery.cli:synth",
     "acquire": "publisher.imagery.acquire_cli:acquire",
+    "chips": "publisher.imagery.acquire_cli:chips",
 }
 
 
