@@ -3,7 +3,7 @@
 // Usage: node shoot.mjs URL OUT.png [waitForText] [clickX,clickY]
 import { chromium } from "playwright-core";
 
-const [url, out, waitForText, click] = process.argv.slice(2);
+const [url, out, expectedText, click] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -16,8 +16,19 @@ page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }))
 page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 page.on("pageerror", (e) => errors.push(String(e)));
 await page.goto(url, { waitUntil: "networkidle", timeout: 60000 });
-if (waitForText) {
-  await page.waitForFunction((t) => document.body.innerText.includes(t), waitForText, { timeout: 60000 });
+// Wait for the text; on a loaded shared machine a first load can stall, so reload once before failing.
+async function waitForText(text) {
+  await page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 45000 });
+}
+if (expectedText) {
+  try {
+    await waitForText(expectedText);
+  } catch (error) {
+    console.error(`"${expectedText}" not shown after 45 s, reloading once; page said: ` +
+                  (await page.evaluate(() => document.body.innerText)).slice(0, 500));
+    await page.reload({ waitUntil: "networkidle", timeout: 60000 });
+    await waitForText(expectedText);
+  }
 }
 await page.waitForTimeout(1500);
 if (click) {
