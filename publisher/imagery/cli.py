@@ -20,7 +20,8 @@ def _csv(kind):
 @click.option("--years", default="2022,2023", show_default=True, callback=_csv(int), help="Comma-separated years.")
 @click.option("--scenes-per-year", default=3, show_default=True, type=int, help="Scenes per granule-year.")
 @click.option("--size", default=DEFAULT_SIZE, show_default=True, type=int,
-              help="Grid side in pixels; the tile keeps its 109.8 km footprint (1098: 100 m pixels).")
+              help="Grid side in pixels: 10980 is the real 10 m grid; smaller sides keep the 109.8 km footprint "
+                   "with coarser pixels (1098: 100 m), for quick runs.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed: same seed, same bytes.")
 def synth(out: Path, tiles: list[str], years: list[int], scenes_per_year: int, size: int, seed: int) -> None:
     """Generate a synthetic Sentinel-2 region: scenes, ground truth, night lights and a source catalog.
@@ -29,7 +30,12 @@ def synth(out: Path, tiles: list[str], years: list[int], scenes_per_year: int, s
     ground-truth development field (written to truth/), clouds and blank swath edges of varying
     share (so scene selection matters), in a static STAC catalog shaped like Planetary Computer's
     sentinel-2-l2a (source/catalog.json). nightlights/ holds VIIRS-like annual radiance rasters.
+
+    At the default 10 m grid one granule-year with 3 scenes takes about a minute on one core; under
+    `mpiexec -n N devscore synth ...` the granule-years are spread over N ranks.
     """
     result = synthesize(out, tiles, years, scenes_per_year, size, seed)
+    if result is None:  # an MPI rank other than 0
+        return
     click.echo(f"Wrote {len(result.scenes)} scenes, {len(result.truth)} truth rasters, "
                f"{len(result.nightlights)} night-light rasters; source catalog {result.catalog}")

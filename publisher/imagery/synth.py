@@ -1,11 +1,14 @@
 """``devscore synth``: a synthetic Sentinel-2 region with its ground truth, night lights and a source
 STAC catalog shaped like Planetary Computer's ``sentinel-2-l2a``, deterministic from a seed.
 
-Layout under OUT: ``truth/<tile>_<year>.tif`` (development field, float32), ``nightlights/
-viirs_<year>.tif`` (EPSG:4326, 15 arc-seconds), ``source/catalog.json`` -> ``sentinel-2-l2a`` ->
-``<scene id>/<scene id>.json`` + ``visual.tif`` (RGB uint8 COG, nodata 0). At ``size`` S the granule
-keeps its real footprint with pixels of 109800 / S metres; chips follow the image (32 x 32 chips of
-floor(S / 32) pixels, the remainder strip east and south belongs to no chip).
+Layout under OUT: ``truth/<tile>_<year>.tif`` (development field, float32, on the ~80 m lattice it is
+computed on), ``nightlights/viirs_<year>.tif`` (EPSG:4326, 15 arc-seconds), ``source/catalog.json`` ->
+``sentinel-2-l2a`` -> ``<scene id>/<scene id>.json`` + ``visual.tif`` (RGB uint8 COG, nodata 0). The
+default size is the real 10 m grid (10980 x 10980); at ``size`` S the granule keeps its real footprint
+with pixels of 109800 / S metres, and chips follow the image (32 x 32 chips of floor(S / 32) pixels, the
+remainder strip east and south belongs to no chip). Scenes are rendered and written strip by strip, so
+memory stays near one uint8 copy of the ground (360 MB at 10 m); under ``mpiexec -n N`` the
+granule-years are spread over the ranks.
 """
 
 from __future__ import annotations
@@ -27,22 +30,23 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from publisher.atomic import AtomicStacIO
-from publisher.constants import GRANULE_EXTENT_M
+from publisher.constants import GRANULE_EXTENT_M, GRANULE_SIZE
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
-from publisher.imagery.scene import SceneLook, apply_look, render_ground
+from publisher.imagery.scene import STRIP_ROWS, GroundFields, SceneLook, Sky, apply_look, ground_fields, render_ground
 from publisher.imagery.truth import development_field
+from publisher.mpi import Communicator, map_gather, world
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
-#: Default grid side: 100 m pixels. Full 10 m grids (10980) need strip-wise rendering (not yet).
-DEFAULT_SIZE = 1098
-MAX_SIZE = 4096
+#: Default grid side: the real 10 m Sentinel-2 grid; smaller sizes keep the footprint with coarser pixels.
+DEFAULT_SIZE = MAX_SIZE = GRANULE_SIZE
 COLLECTION = "sentinel-2-l2a"
 VISUAL_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 9, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE"}
+LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 3, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE",
+            "BIGTIFF": "IF_SAFER"}
 #: Night lights: VIIRS-like 15 arc-second grid, radiance scale and saturation (nW/cm2/sr).
 VIIRS_DEG = 1.0 / 240.0
 RADIANCE_SCALE, RADIANCE_SATURATION, VIIRS_NODATA = 90.0, 63.0, -1.0
@@ -121,47 +125,109 @@ def _nightlights(path: Path, tiles: Sequence[str], year: int, seed: int) -> Path
     return _write_array(path, profile, radiance[None], ["VIIRS-like annual radiance, nW/cm2/sr"])
 
 
+def _render(fields: GroundFields) -> np.ndarray:
+    """The cloud-free ground of the whole image (rows, cols, 3 uint8), rendered strip by strip."""
+    height, width = fields.lattice.image_shape
+    ground = np.empty((height, width, 3), np.uint8)
+    for row0 in range(0, height, STRIP_ROWS):
+        ground[row0 : row0 + STRIP_ROWS] = render_ground(fields, row0, min(STRIP_ROWS, height - row0))
+    return ground
+
+
+def _write_scene(path: Path, profile: dict, ground: np.ndarray, sky: Sky, fields: GroundFields) -> tuple[float, float]:
+    """Stream one scene (ground + its clouds and blank edge) into a COG; returns (cloud %, blank %)."""
+    counts = {"cloud": 0, "blank": 0}
+
+    def blocks():
+        height, width = ground.shape[:2]
+        for row0 in range(0, height, STRIP_ROWS):
+            rgb, cloud, blank = apply_look(ground[row0 : row0 + STRIP_ROWS], sky, fields.lattice, row0)
+            counts["cloud"] += int((cloud & ~blank).sum())
+            counts["blank"] += int(blank.sum())
+            yield Window(0, row0, width, rgb.shape[0]), np.moveaxis(rgb, 2, 0)
+
+    write_cog(path, profile, blocks, LOSSLESS, descriptions=["red", "green", "blue"])
+    pixels = ground.shape[0] * ground.shape[1]
+    return 100.0 * counts["cloud"] / max(1, pixels - counts["blank"]), 100.0 * counts["blank"] / pixels
+
+
+@dataclass(frozen=True)
+class _Job:
+    tile: str
+    t_index: int
+    year: int
+    size: int
+    scenes_per_year: int
+    seed: int
+
+
+def _granule_year(out: Path, job: _Job) -> tuple[Path, list[pystac.Item]]:
+    """Truth and every scene of one granule-year; returns the truth path and the scene items."""
+    grid, transform = _grid(job.tile, job.size)
+    rng = np.random.default_rng([job.seed, job.t_index, job.year])
+    fields = ground_fields(transform, f"EPSG:{grid.epsg}", (job.size, job.size), job.year, seed=int(rng.integers(2**31)))
+    lattice_shape = fields.lattice.shape
+    truth_profile = {**_profile(fields.lattice.transform(transform), grid.epsg, lattice_shape[1], 1, "float32", -1.0),
+                     "height": lattice_shape[0]}
+    truth_path = _write_array(out / "truth" / f"{job.tile}_{job.year}.tif", truth_profile, fields.truth[None],
+                              ["ground-truth development, 0 to 1"])
+    ground = _render(fields)
+    items = []
+    for k in range(job.scenes_per_year):
+        look = SceneLook(cloud_share=float(rng.uniform(0.0, 0.6)),
+                         blank_share=float(rng.choice([0.0, 0.1, 0.25, 0.4])), seed=int(rng.integers(2**31)))
+        when = dt.datetime(job.year, 1 + (k * 12) // job.scenes_per_year, 12, 3, 35, 41, tzinfo=dt.timezone.utc)
+        visual = out / "source" / COLLECTION / scene_id(job.tile, when) / "visual.tif"
+        cloud_pct, blank_pct = _write_scene(visual, _profile(transform, grid.epsg, job.size, 3, "uint8", 0), ground,
+                                            Sky.for_look(fields.lattice, look), fields)
+        items.append(_scene_item(job.tile, grid, transform, job.size, when, visual, cloud_pct, blank_pct))
+    return truth_path, items
+
+
 def synthesize(out: str | Path, tiles: Sequence[str] = DEFAULT_TILES, years: Sequence[int] = (2022, 2023),
-               scenes_per_year: int = 3, size: int = DEFAULT_SIZE, seed: int = 0, progress: bool = True) -> SynthResult:
-    """Write the region for every tile and year; returns what was written."""
+               scenes_per_year: int = 3, size: int = DEFAULT_SIZE, seed: int = 0, progress: bool = True,
+               comm: Communicator | None = None) -> SynthResult | None:
+    """Write the region for every tile and year; returns what was written (None on ranks other than 0).
+
+    Under MPI (``comm`` of N ranks) the granule-years are spread round-robin over the ranks and rank 0
+    writes the night lights and the source catalog.
+    """
     if not 32 <= size <= MAX_SIZE:
-        raise DevscoreError(f"--size must be between 32 and {MAX_SIZE} pixels (100 m pixels at 1098), got {size}")
+        raise DevscoreError(f"--size must be between 32 and {MAX_SIZE} pixels (10 m pixels at {MAX_SIZE}), got {size}")
     if scenes_per_year < 1:
         raise DevscoreError("--scenes-per-year must be at least 1")
-    grids = {tile: _grid(tile, size) for tile in tiles}  # validates every tile id first
+    for tile in tiles:  # validates every tile id first
+        TileGrid.from_tile_id(tile)
+    comm = comm or world()
     out = Path(out)
-    source = out / "source"
+    jobs = [_Job(tile, t_index, year, size, scenes_per_year, seed) for t_index, tile in enumerate(tiles) for year in years]
+    with tqdm(total=-(-len(jobs) // comm.size), desc=f"synthesizing (rank {comm.rank})" if comm.size > 1 else "synthesizing",
+              unit="granule-year", disable=not progress) as bar:
+        def one(job: _Job) -> tuple[Path, list[pystac.Item]]:
+            done = _granule_year(out, job)
+            bar.update()
+            return done
+
+        gathered = map_gather(one, jobs, comm)
+    if gathered is None:
+        return None
+    done, errors = gathered
+    if errors:
+        raise DevscoreError("; ".join(errors))
     result = SynthResult()
     collection = pystac.Collection(
         id=COLLECTION, description="Synthetic Sentinel-2 L2A scenes made by devscore synth (not real data).",
         extent=pystac.Extent(pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
                              pystac.TemporalExtent([[None, None]])), license="CC-BY-4.0")
-    with tqdm(total=len(tiles) * len(years), desc="synthesizing", unit="granule-year", disable=not progress) as bar:
-        for t_index, (tile, (grid, transform)) in enumerate(grids.items()):
-            for year in years:
-                rng = np.random.default_rng([seed, t_index, year])
-                ground, truth = render_ground(transform, f"EPSG:{grid.epsg}", (size, size), year,
-                                              seed=int(rng.integers(2**31)))
-                truth_path = _write_array(out / "truth" / f"{tile}_{year}.tif",
-                                          _profile(transform, grid.epsg, size, 1, "float32", -1.0),
-                                          truth[None], ["ground-truth development, 0 to 1"])
-                result.truth.append(truth_path)
-                for k in range(scenes_per_year):
-                    look = SceneLook(cloud_share=float(rng.uniform(0.0, 0.6)),
-                                     blank_share=float(rng.choice([0.0, 0.1, 0.25, 0.4])), seed=int(rng.integers(2**31)))
-                    rgb, cloud_pct, blank_pct = apply_look(ground, look)
-                    when = dt.datetime(year, 1 + (k * 12) // scenes_per_year, 12, 3, 35, 41, tzinfo=dt.timezone.utc)
-                    folder = source / COLLECTION / scene_id(tile, when)
-                    visual = _write_array(folder / "visual.tif",
-                                          _profile(transform, grid.epsg, size, 3, "uint8", 0),
-                                          np.moveaxis(rgb, 2, 0), ["red", "green", "blue"])
-                    item = _scene_item(tile, grid, transform, size, when, visual, cloud_pct, blank_pct)
-                    collection.add_item(item)
-                    result.scenes.append(item)
-                bar.update()
+    for truth_path, items in sorted(done, key=lambda d: str(d[0])):
+        result.truth.append(truth_path)
+        for item in items:
+            collection.add_item(item)
+            result.scenes.append(item)
     for year in years:
         result.nightlights.append(_nightlights(out / "nightlights" / f"viirs_{year}.tif", tiles, year, seed + year))
     collection.update_extent_from_items()
+    source = out / "source"
     catalog = pystac.Catalog(id="devscore-synthetic-source", description="Synthetic Sentinel-2 source imagery")
     catalog.add_child(collection)
     catalog.normalize_hrefs(str(source))
