@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -71,3 +72,18 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+
+
+#: Where benchmarks keep generated inputs between runs (git-ignored).
+WORK = Path(__file__).resolve().parent / "work"
+
+
+def synthetic_region(size: int = 10980, scenes: int = 3) -> Path:
+    """A synthetic region (48RVU, 2023, ``scenes`` scenes) at ``size`` px, made once and kept in bench/work;
+    returns its folder (``source/catalog.json`` is the source catalog)."""
+    from publisher.imagery.synth import synthesize
+
+    folder = WORK / f"region-48RVU-2023-{size}-{scenes}"
+    if not (folder / "source" / "catalog.json").exists():
+        synthesize(folder, tiles=("48RVU",), years=(2023,), scenes_per_year=scenes, size=size, seed=1, progress=False)
+    return folder

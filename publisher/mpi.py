@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -36,6 +38,22 @@ class Communicator:
     def gather(self, value: T) -> list[T] | None:
         """Every rank's ``value``, in rank order, on rank 0; None elsewhere."""
         return [value] if self._comm is None else self._comm.gather(value, root=0)
+
+    def gather_rows(self, local: np.ndarray) -> np.ndarray | None:
+        """Every rank's ``local`` rows (same trailing shape and dtype everywhere) stacked in rank order on
+        rank 0, None elsewhere; a buffer transfer (MPI Gatherv), no pickling of large arrays."""
+        if self._comm is None:
+            return local
+        local = np.ascontiguousarray(local)
+        send = local.reshape(-1).view(np.uint8)
+        counts = self._comm.gather(local.shape[0], root=0)
+        if not self.is_root:
+            self._comm.Gatherv(send, None, root=0)
+            return None
+        out = np.empty((sum(counts), *local.shape[1:]), dtype=local.dtype)
+        row_bytes = int(np.prod(local.shape[1:], dtype=np.int64)) * local.dtype.itemsize
+        self._comm.Gatherv(send, (out.reshape(-1).view(np.uint8), [c * row_bytes for c in counts]), root=0)
+        return out
 
     def barrier(self) -> None:
         """Wait for every rank."""

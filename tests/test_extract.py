@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from publisher.errors import DevscoreError
-from publisher.imagery.extract import BLANK, CLOUD, OK, chip_flag, chip_size
+from publisher.imagery.extract import BLANK, CLOUD, OK, chip_flag, chip_flags, chip_size
 from publisher.imagery.synth import synthesize
 
 
@@ -61,3 +61,33 @@ def test_same_chips_on_one_and_two_ranks(tmp_path):
     share_flagged = (one["flags"] != OK).mean() * 100
     expected = chosen.properties["eo:cloud_cover"] + chosen.properties["s2:nodata_pixel_percentage"]
     assert abs(share_flagged - expected) < 20  # flags follow the scene's clouds and blank area
+
+
+def test_vectorised_flags_match_the_per_chip_rule():
+    rng = np.random.default_rng(1)
+    chips = rng.integers(0, 256, (12, 20, 20, 3), dtype=np.uint8)
+    chips[3, :15] = 0  # mostly blank
+    chips[5, :16] = 240  # mostly cloud
+    flags = chip_flags(chips)
+    assert flags[3] == BLANK and flags[5] == CLOUD
+    assert list(flags) == [chip_flag(chip) for chip in chips]
+
+
+@pytest.mark.slow
+def test_several_granule_years_over_two_ranks(tmp_path):
+    """`--tile A,B` cuts both granule-years, each spread over the ranks; a tile without scenes fails the
+    whole run with a line naming it, and writes nothing."""
+    synthesize(tmp_path / "region", tiles=("48RVU", "48RUU"), years=(2023,), scenes_per_year=1, size=320, seed=6,
+               progress=False)
+    bindir = Path(sys.executable).parent
+    base = [str(bindir / "mpiexec"), "-n", "2", str(bindir / "devscore"), "chips", "--year", "2023",
+            "--source-catalog", str(tmp_path / "region" / "source"), "--max-cloud", "100"]
+    proc = subprocess.run([*base, "--tile", "48RVU,48RUU", "--out", str(tmp_path / "ok")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["48RUU-2023.npz", "48RVU-2023.npz"]
+    assert proc.stdout.count("1024 chips of 10 px on 2 rank(s)") == 2
+    proc = subprocess.run([*base, "--tile", "48RVU,48RVT", "--out", str(tmp_path / "bad")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "48RVT" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists()

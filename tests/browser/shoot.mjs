@@ -1,5 +1,5 @@
 // Drive Debian's Chromium headless with playwright-core: open a page, wait for network-quiet,
-// optionally click, screenshot, and print a JSON summary (responses, console errors, page text).
+// optionally click, screenshot, and print a JSON summary (responses, failed requests, console errors, page text).
 // Usage: node shoot.mjs URL OUT.png [waitForText] [clickX,clickY]
 import { chromium } from "playwright-core";
 
@@ -11,7 +11,17 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
 const responses = [];
+const failed = [];
 const errors = [];
+let inflight = 0;
+let lastActivity = Date.now();
+page.on("request", () => { inflight += 1; lastActivity = Date.now(); });
+page.on("requestfinished", () => { inflight -= 1; lastActivity = Date.now(); });
+page.on("requestfailed", (r) => {
+  inflight -= 1;
+  lastActivity = Date.now();
+  failed.push({ url: r.url(), error: r.failure()?.errorText || "" });
+});
 page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
 page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
 page.on("pageerror", (e) => errors.push(String(e)));
@@ -30,6 +40,11 @@ if (expectedText) {
     await waitForText(expectedText);
   }
 }
+// Map tiles are requested after the text appears: wait until the network has been quiet for 1 s.
+for (const start = Date.now(); Date.now() - start < 20000;) {
+  if (inflight <= 0 && Date.now() - lastActivity > 1000) break;
+  await page.waitForTimeout(200);
+}
 await page.waitForTimeout(1500);
 if (click) {
   const [x, y] = click.split(",").map(Number);
@@ -39,5 +54,5 @@ if (click) {
 await page.screenshot({ path: out });
 const text = await page.evaluate(() => document.body.innerText);
 const tiles = await page.evaluate(() => window.devscoreTiles || null);
-console.log(JSON.stringify({ responses, errors, text, tiles }));
+console.log(JSON.stringify({ responses, failed, errors, text, tiles }));
 await browser.close();
