@@ -120,6 +120,12 @@ class StaticCatalog:
             self._refresh()
         return self._collections
 
+    def version(self) -> tuple:
+        """A token that changes whenever the catalog does (a publish rewrote the root or a collection):
+        what caches of anything derived from the catalog key on."""
+        collections = self._current()
+        return (self._root_mtime, *sorted((cid, record.mtime) for cid, record in collections.items()))
+
     def collection_ids(self) -> list[str]:
         """Ids of all collections."""
         return sorted(self._current())

@@ -1,7 +1,10 @@
-"""ASGI entry point for uvicorn workers: the app for the catalog named by DEVSCORE_CATALOG."""
+"""ASGI entry point for uvicorn workers: the app for the catalog named by DEVSCORE_CATALOG; workers
+started with the same DEVSCORE_TILE_CACHE_DIR share one tile cache."""
 
 import os
 
-from tiler_app.main import create_app
+from tiler_app.main import DEFAULT_TILE_CACHE_MB, create_app
 
-app = create_app(os.environ["DEVSCORE_CATALOG"], basemap_url=os.environ.get("DEVSCORE_BASEMAP_URL"))
+app = create_app(os.environ["DEVSCORE_CATALOG"], basemap_url=os.environ.get("DEVSCORE_BASEMAP_URL"),
+                 tile_cache_mb=int(os.environ.get("DEVSCORE_TILE_CACHE_MB", DEFAULT_TILE_CACHE_MB)),
+                 tile_cache_dir=os.environ.get("DEVSCORE_TILE_CACHE_DIR"))

@@ -34,15 +34,20 @@ def layer_urls(catalog_dir: Path, base_url: str) -> list[str]:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--basemap-url", default=None, help="XYZ template of a basemap for the map page (none: offline).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes.")
-def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, workers: int) -> None:
+@click.option("--tile-cache-mb", default=256, show_default=True, type=click.IntRange(0, 65536),
+              help="Size of the tile cache all workers share; a publish that changes the catalog retires "
+                   "its tiles (0: off).")
+def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, workers: int, tile_cache_mb: int) -> None:
     """Serve the catalog's score layers as XYZ/WMTS tiles, per item and per year.
 
     Only the catalog's own assets can be read. Each collection-year is one mosaic layer; each item
     has its own tiles, TileJSON, WMTS, point query, statistics and preview under
     /collections/{collection}/items/{item}/. Rendering defaults come from the render extension
-    (RdYlGn_r over [0, 1]); colormap_name and rescale override them.
+    (RdYlGn_r over [0, 1]); colormap_name and rescale override them. Rendered tiles are kept in
+    one cache all workers share (--tile-cache-mb) until a publish changes the catalog.
     """
     import os
+    import tempfile
 
     import uvicorn
 
@@ -50,6 +55,9 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     for line in layer_urls(catalog_dir, base):
         click.echo(line)
     os.environ["DEVSCORE_CATALOG"] = str(catalog_dir.resolve())
+    os.environ["DEVSCORE_TILE_CACHE_MB"] = str(tile_cache_mb)
     if basemap_url:
         os.environ["DEVSCORE_BASEMAP_URL"] = basemap_url
-    uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    with tempfile.TemporaryDirectory(prefix="devscore-tiles-") as cache_dir:
+        os.environ["DEVSCORE_TILE_CACHE_DIR"] = cache_dir
+        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")

@@ -36,6 +36,7 @@ from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import NotFoundError, StaticCatalog
 from publisher import __version__
 from publisher.errors import DevscoreError
+from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
     ItemColorMap,
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 
 #: Tile grids offered: web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate carree clients.
 SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in ("WebMercatorQuad", "WGS1984Quad")})
+
+#: Disk (and page cache) for rendered tiles (a 256 px score tile is 1 to 20 kB).
+DEFAULT_TILE_CACHE_MB = 256
 
 ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
 YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
@@ -107,8 +111,11 @@ def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
     ]
 
 
-def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> FastAPI:
-    """The server for the static catalog at ``catalog_dir``."""
+def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
+               tile_cache_mb: int = DEFAULT_TILE_CACHE_MB, tile_cache_dir: str | None = None) -> FastAPI:
+    """The server for the static catalog at ``catalog_dir``. ``tile_cache_mb`` bounds the cache of
+    rendered tiles (0: render every request), kept in ``tile_cache_dir`` (workers given the same
+    folder share it; a new temporary folder when None)."""
     catalog = StaticCatalog(catalog_dir)
     app = FastAPI(
         title="devscore",
@@ -153,6 +160,8 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None) -> Fa
         collection_links=collection_links_for(catalog),
         mount_path="/stac",
     ))
+    if tile_cache_mb > 0:  # inside CORS, so every response gets the CORS headers of its own request
+        app.add_middleware(TileCache, version=catalog.version, store=open_store(tile_cache_dir, tile_cache_mb))
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     _install_error_handlers(app)

@@ -1,0 +1,62 @@
+"""A cache of rendered tiles shared by every worker of the server, so a warm map (the same tiles asked
+for again by every viewer, QGIS re-rendering on pan) costs a look-up instead of a warped read and a
+PNG encode.
+
+The store is diskcache (SQLite and files in one folder, safe across processes, bounded in bytes), so
+all uvicorn workers given the same folder share one cache. Keys hold the request path, the query
+string and the catalog's version: a publish that replaces an item changes the version, so no stale
+tile outlives it. Only successful GET tile responses are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable
+
+import diskcache
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Marks a response served from the cache (``hit``) or rendered and stored (``miss``).
+CACHE_HEADER = b"x-devscore-cache"
+#: Largest single response kept; larger ones are served but not stored.
+MAX_ENTRY_BYTES = 4 * 2**20
+
+
+def open_store(directory: str | None, max_mb: int) -> diskcache.Cache:
+    """The tile store in ``directory`` (a new temporary folder when None), evicting past ``max_mb``."""
+    return diskcache.Cache(directory, size_limit=max_mb * 2**20, eviction_policy="least-recently-stored")
+
+
+class TileCache:
+    """ASGI middleware: answer tile requests from ``store`` when it holds them, else render and keep them."""
+
+    def __init__(self, app: ASGIApp, version: Callable[[], Hashable], store: diskcache.Cache) -> None:
+        self.app, self.version, self.store = app, version, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or "/tiles/" not in scope["path"]:
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"], self.version())
+        entry = self.store.get(key)
+        if entry is not None:
+            headers, body = entry
+            await send({"type": "http.response.start", "status": 200, "headers": [*headers, (CACHE_HEADER, b"hit")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                if message["status"] == 200:
+                    message = {**message, "headers": [*message.get("headers", []), (CACHE_HEADER, b"miss")]}
+            elif message["type"] == "http.response.body" and start.get("status") == 200:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body = b"".join(chunks)
+                    if len(body) <= MAX_ENTRY_BYTES:
+                        self.store.set(key, (list(start.get("headers", [])), body))
+            await send(message)
+
+        await self.app(scope, receive, capture)
