@@ -30,8 +30,8 @@ import json, time
 from publisher.imagery.extract import extract_chips
 from publisher.mpi import world
 start = time.perf_counter()
-chips = extract_chips("{href}", world())
-print(json.dumps({{"seconds": time.perf_counter() - start, "chips": len(chips.chips)}}))
+with extract_chips("{href}", world()) as chips:
+    print(json.dumps({{"seconds": time.perf_counter() - start, "chips": len(chips.chips)}}))
 """
 
 

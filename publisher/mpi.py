@@ -104,3 +104,50 @@ def map_gather(
     if gathered is None:
         return None
     return [r for rs, _ in gathered for r in rs], [e for _, es in gathered for e in es]
+
+
+class RowAssembly:
+    """An array of ``total`` rows that every rank fills in part (``part``: rows ``start .. stop``) and rank 0
+    reads whole. When all ranks share a node the array lives in MPI shared memory, so ranks write
+    straight into it and nothing is copied; across nodes the parts are gathered with Gatherv.
+
+    Use as a context manager on every rank: leaving it frees the shared memory (collectively), so rank 0
+    must be done with the whole array by then."""
+
+    def __init__(self, comm: Communicator, total: int, row_shape: tuple[int, ...], dtype: Any, start: int,
+                 stop: int) -> None:
+        self.comm, self._window = comm, None
+        shape, itemsize = (total, *row_shape), np.dtype(dtype).itemsize
+        if comm._comm is None:
+            self._whole = np.empty(shape, dtype)
+            self.part = self._whole[start:stop]
+            return
+        from mpi4py import MPI
+
+        node = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+        if node.Get_size() == comm.size:
+            nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize if node.Get_rank() == 0 else 0
+            self._window = MPI.Win.Allocate_shared(nbytes, itemsize, comm=node)
+            buffer, _ = self._window.Shared_query(0)
+            self._whole = np.ndarray(buffer=buffer, dtype=dtype, shape=shape)
+            self.part = self._whole[start:stop]
+        else:
+            self._whole = None
+            self.part = np.empty((stop - start, *row_shape), dtype)
+        node.Free()
+
+    def assemble(self) -> np.ndarray | None:
+        """The whole array on rank 0 once every rank has filled its part (collective); None elsewhere."""
+        if self._window is None and self.comm._comm is not None:
+            return self.comm.gather_rows(self.part)
+        self.comm.barrier()
+        return self._whole if self.comm.is_root else None
+
+    def __enter__(self) -> RowAssembly:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._window is not None:
+            self.comm.barrier()
+            self._window.Free()
+            self._window = None

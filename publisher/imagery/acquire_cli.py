@@ -87,13 +87,13 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
         raise DevscoreError("; ".join(errors))
     for tile, year, href in sorted(chosen):
         start = time.perf_counter()
-        chipset = extract_chips(href, comm)
-        seconds = time.perf_counter() - start
-        if chipset is None:
-            continue
-        path = chipset.save(Path(out) / f"{tile}-{year}.npz")
-        if export_png:
-            chipset.export_png(Path(out) / f"{tile}-{year}")
-        counts = ", ".join(f"{int((chipset.flags == f).sum())} {name}" for f, name in FLAG_NAMES.items())
-        click.echo(f"{path}: {len(chipset.chips)} chips of {chipset.chips.shape[1]} px on {comm.size} rank(s) in "
-                   f"{seconds:.2f} s ({len(chipset.chips) / seconds:.0f} chips/s; {counts})")
+        with extract_chips(href, comm) as chipset:
+            seconds = time.perf_counter() - start
+            if chipset is None:
+                continue
+            path = chipset.save(Path(out) / f"{tile}-{year}.npz")
+            if export_png:
+                chipset.export_png(Path(out) / f"{tile}-{year}")
+            counts = ", ".join(f"{int((chipset.flags == f).sum())} {name}" for f, name in FLAG_NAMES.items())
+            click.echo(f"{path}: {len(chipset.chips)} chips of {chipset.chips.shape[1]} px on {comm.size} rank(s) in "
+                       f"{seconds:.2f} s ({len(chipset.chips) / seconds:.0f} chips/s; {counts})")

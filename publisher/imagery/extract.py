@@ -1,15 +1,17 @@
 """Stage 1: cut a granule-year's scene into 32 x 32 chips, spread over MPI ranks.
 
-Each rank reads its own chip windows straight from the COG (a local path or /vsicurl/ over HTTP);
-rank 0 gathers them in chip order into one array for the scorer, so the result is the same for any
+Each rank reads its own chip rows straight from the COG (a local path or /vsicurl/ over HTTP) into one
+array of all chips, in chip order, that rank 0 hands to the scorer, so the result is the same for any
 number of ranks. Chips that are mostly blank or cloud are flagged, not passed off as land.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import rasterio
@@ -20,7 +22,7 @@ from publisher.atomic import atomic_path
 from publisher.constants import CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
 from publisher.imagery.acquire import HTTP_ENV, gdal_path
-from publisher.mpi import Communicator
+from publisher.mpi import Communicator, RowAssembly
 
 log = logging.getLogger(__name__)
 
@@ -82,44 +84,61 @@ class ChipSet:
         return len(self.chips)
 
 
-def read_chip_rows(href: str, chip_rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The chips of ``chip_rows`` (row-major, shape (len * 32, size, size, 3) uint8) and their flags: one
-    strip read per chip row, straight from the COG (each internal tile decoded once), sliced into its
-    32 chips and flagged while they are in cache."""
-    chips = np.empty((len(chip_rows) * CHIPS_PER_SIDE, size, size, 3), np.uint8)
-    flags = np.empty(len(chips), np.uint8)
+def read_chip_rows(href: str, chip_rows: np.ndarray, size: int, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (len(chip_rows) * 32, size, size, 3 uint8) with the chips of ``chip_rows`` in row-major
+    order and return their flags: one strip read per chip row, straight from the COG (each internal
+    tile decoded once), sliced into its 32 chips and flagged while they are in cache."""
+    flags = np.empty(len(out), np.uint8)
     with rasterio.Env(**HTTP_ENV), rasterio.open(gdal_path(href)) as ds:
         if ds.count < 3:
             raise DevscoreError(f"{href} has {ds.count} band(s); a true-colour scene needs 3")
         for i, row in enumerate(chip_rows):
             strip = ds.read((1, 2, 3), window=Window(0, int(row) * size, CHIPS_PER_SIDE * size, size))
             row_chips = slice(i * CHIPS_PER_SIDE, (i + 1) * CHIPS_PER_SIDE)
-            chips[row_chips] = strip.reshape(3, size, CHIPS_PER_SIDE, size).transpose(2, 1, 3, 0)
-            flags[row_chips] = chip_flags(chips[row_chips])
-    return chips, flags
+            out[row_chips] = strip.reshape(3, size, CHIPS_PER_SIDE, size).transpose(2, 1, 3, 0)
+            flags[row_chips] = chip_flags(out[row_chips])
+    return flags
 
 
-def extract_chips(href: str, comm: Communicator) -> ChipSet | None:
-    """Every chip of the scene at ``href``; rank r reads the r-th contiguous block of chip rows and flags
-    its chips, and rank 0 gathers them in chip order (the same result for any number of ranks).
-
-    Returns the ChipSet on rank 0 (None on the others). A read failure on any rank fails every rank."""
-    try:
-        with rasterio.Env(**HTTP_ENV), rasterio.open(gdal_path(href)) as ds:
-            size = chip_size(ds.shape)
-        chip_rows = np.array_split(np.arange(CHIPS_PER_SIDE), comm.size)[comm.rank]
-        (mine, my_flags), error = read_chip_rows(href, chip_rows, size), None
-    except (DevscoreError, rasterio.errors.RasterioIOError) as exc:
-        mine, my_flags, error = None, None, f"rank {comm.rank}: {str(exc).splitlines()[0]}"
+def _agree(comm: Communicator, error: str | None) -> None:
+    """Raise the same DevscoreError on every rank when any rank reports an error."""
     errors = comm.gather(error)
     failure = comm.bcast("; ".join(e for e in errors if e) if errors is not None else None)
     if failure:
         raise DevscoreError(failure)
-    flags = comm.gather_rows(my_flags)
-    chips = comm.gather_rows(mine)
-    if chips is None:
-        return None
-    rows, cols = np.divmod(np.arange(len(chips)), CHIPS_PER_SIDE)
-    log.info("%s: %d chips of %d px (%s)", href, len(chips), size,
-             ", ".join(f"{(flags == f).sum()} {name}" for f, name in FLAG_NAMES.items()))
-    return ChipSet(chips=chips, flags=flags, rows=rows.astype(np.uint8), cols=cols.astype(np.uint8))
+
+
+def _error_line(comm: Communicator, exc: Exception) -> str:
+    return f"rank {comm.rank}: {str(exc).splitlines()[0]}"
+
+
+@contextlib.contextmanager
+def extract_chips(href: str, comm: Communicator) -> Iterator[ChipSet | None]:
+    """Every chip of the scene at ``href``, as a context manager run on every rank: rank r reads the r-th
+    contiguous block of chip rows into one array of all chips (MPI shared memory when the ranks share
+    a node, so nothing is copied) and flags them; inside the block rank 0 holds the ChipSet in chip
+    order (the same for any number of ranks), the others None. A read failure on any rank fails all."""
+    try:
+        with rasterio.Env(**HTTP_ENV), rasterio.open(gdal_path(href)) as ds:
+            size, error = chip_size(ds.shape), None
+    except (DevscoreError, rasterio.errors.RasterioIOError) as exc:
+        size, error = 0, _error_line(comm, exc)
+    _agree(comm, error)
+    chip_rows = np.array_split(np.arange(CHIPS_PER_SIDE), comm.size)[comm.rank]
+    first = int(chip_rows[0]) * CHIPS_PER_SIDE if len(chip_rows) else 0
+    with RowAssembly(comm, CHIPS_PER_SIDE**2, (size, size, 3), np.uint8, first,
+                     first + len(chip_rows) * CHIPS_PER_SIDE) as assembly:
+        try:
+            my_flags, error = read_chip_rows(href, chip_rows, size, assembly.part), None
+        except (DevscoreError, rasterio.errors.RasterioIOError) as exc:
+            my_flags, error = np.zeros(0, np.uint8), _error_line(comm, exc)
+        _agree(comm, error)
+        flags = comm.gather_rows(my_flags)
+        chips = assembly.assemble()
+        if chips is None:
+            yield None
+            return
+        rows, cols = np.divmod(np.arange(len(chips)), CHIPS_PER_SIDE)
+        log.info("%s: %d chips of %d px (%s)", href, len(chips), size,
+                 ", ".join(f"{(flags == f).sum()} {name}" for f, name in FLAG_NAMES.items()))
+        yield ChipSet(chips=chips, flags=flags, rows=rows.astype(np.uint8), cols=cols.astype(np.uint8))
