@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from catalog.api.app import create_app
-from publisher.imagery.acquire import NoSceneError, read_visual, search_scenes, select_scene
+from publisher.imagery.acquire import NoSceneError, blank_ratio, read_visual, search_scenes, select_scene
 from publisher.imagery.synth import synthesize
 from tests.conftest import free_port
 
@@ -91,3 +91,14 @@ def test_no_scene_is_a_clear_error(api):
         select_scene(search_scenes("48RVU", 2019, stac_api=base), "48RVU", 2019)
     with pytest.raises(NoSceneError):
         select_scene(search_scenes("48RVU", 2023, stac_api=base, max_cloud=0.0), "48RVU", 2023)
+
+
+def test_cog_range_reads_retry_after_503(api):
+    """GDAL's range reads of a scene ride out transient 503s (retries with backoff)."""
+    base, app, result = api
+    href = search_scenes("48RVU", 2023, stac_api=base, max_cloud=90)[0].assets["visual"].href
+    href += "?fresh=1"  # a URL GDAL has not cached yet, as a signed Planetary Computer URL would be
+    app.failures = 2
+    blank = blank_ratio(href)
+    assert app.failures == 0
+    assert 0.0 <= blank <= 1.0

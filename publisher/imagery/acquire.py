@@ -28,8 +28,11 @@ VISUAL = "visual"
 DEFAULT_MAX_CLOUD = 30.0
 #: Retries of STAC API calls on rate limits, 5xx and dropped connections, with exponential backoff.
 API_RETRY = Retry(total=5, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
-#: GDAL settings for COGs over HTTP: no directory listings, merged range reads, retries with backoff.
+#: GDAL settings for COGs over HTTP: no directory listings, merged range reads, timeouts, retries with
+#: backoff on 429/5xx and dropped connections.
 HTTP_ENV = {
+    "GDAL_HTTP_TIMEOUT": "60",
+    "GDAL_HTTP_CONNECTTIMEOUT": "15",
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
