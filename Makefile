@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup $(NODE_STAMP)
-	$(BIN)/python -m devscore.demo --out $(DEMO_DIR)
+	$(BIN)/python -m devscore.demo --out $(DEMO_DIR) --host $(HOST) --port $(PORT)
 
 test: setup $(VALIDATOR_STAMP) web
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nServing on http://{args.host}:{args.port} (Ctrl-C to stop):")
         for line in layer_urls(args.out / "catalog", f"http://{args.host}:{args.port}"):
             print(f"  {line}")
-        uvicorn.run(create_app(args.out / "catalog", tile_cache_dir=str(args.out / "tile-cache")), host=args.host, port=args.port, log_level="warning")
+        app = create_app(args.out / "catalog", tile_cache_dir=str(args.out / "tile-cache"))
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
