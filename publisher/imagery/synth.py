@@ -34,7 +34,8 @@ from publisher.constants import GRANULE_EXTENT_M, GRANULE_SIZE
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
-from publisher.imagery.scene import STRIP_ROWS, GroundFields, SceneLook, Sky, apply_look, ground_fields, render_ground
+from publisher.imagery.scene import (STRIP_ROWS, GroundFields, Lattice, SceneLook, Sky, apply_look, ground_fields,
+                                     render_ground)
 from publisher.imagery.truth import development_field
 from publisher.mpi import Communicator, map_gather, world
 
@@ -134,14 +135,14 @@ def _render(fields: GroundFields) -> np.ndarray:
     return ground
 
 
-def _write_scene(path: Path, profile: dict, ground: np.ndarray, sky: Sky, fields: GroundFields) -> tuple[float, float]:
+def _write_scene(path: Path, profile: dict, ground: np.ndarray, sky: Sky, lattice: Lattice) -> tuple[float, float]:
     """Stream one scene (ground + its clouds and blank edge) into a COG; returns (cloud %, blank %)."""
     counts = {"cloud": 0, "blank": 0}
 
     def blocks():
         height, width = ground.shape[:2]
         for row0 in range(0, height, STRIP_ROWS):
-            rgb, cloud, blank = apply_look(ground[row0 : row0 + STRIP_ROWS], sky, fields.lattice, row0)
+            rgb, cloud, blank = apply_look(ground[row0 : row0 + STRIP_ROWS], sky, lattice, row0)
             counts["cloud"] += int((cloud & ~blank).sum())
             counts["blank"] += int(blank.sum())
             yield Window(0, row0, width, rgb.shape[0]), np.moveaxis(rgb, 2, 0)
@@ -179,7 +180,7 @@ def _granule_year(out: Path, job: _Job) -> tuple[Path, list[pystac.Item]]:
         when = dt.datetime(job.year, 1 + (k * 12) // job.scenes_per_year, 12, 3, 35, 41, tzinfo=dt.timezone.utc)
         visual = out / "source" / COLLECTION / scene_id(job.tile, when) / "visual.tif"
         cloud_pct, blank_pct = _write_scene(visual, _profile(transform, grid.epsg, job.size, 3, "uint8", 0), ground,
-                                            Sky.for_look(fields.lattice, look), fields)
+                                            Sky.for_look(fields.lattice, look), fields.lattice)
         items.append(_scene_item(job.tile, grid, transform, job.size, when, visual, cloud_pct, blank_pct))
     return truth_path, items
 
