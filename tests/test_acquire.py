@@ -3,8 +3,11 @@ catalog, blank shares read from COG overviews by range requests, retries on 503,
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -102,3 +105,14 @@ def test_cog_range_reads_retry_after_503(api):
     blank = blank_ratio(href)
     assert app.failures == 0
     assert 0.0 <= blank <= 1.0
+
+
+def test_cli_refuses_two_sources_and_bad_lists(tmp_path):
+    exe = Path(sys.executable).parent / "devscore"
+    both = subprocess.run([str(exe), "acquire", "--tile", "48RVU", "--year", "2023", "--stac-api", "http://127.0.0.1:9",
+                           "--source-catalog", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and "not both" in both.stderr and "Traceback" not in both.stderr
+    years = subprocess.run([str(exe), "chips", "--tile", "48RVU", "--year", "2023,20x3", "--source-catalog",
+                            str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert years.returncode == 2 and "'2023,20x3' is not a comma-separated list of int" in years.stderr
+    assert "Traceback" not in years.stderr and not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""``devscore acquire``: find and choose the best scene of a granule-year."""
+"""``devscore acquire`` and ``devscore chips``: choose the best scene of granule-years and cut it into chips."""
 
 from __future__ import annotations
 
@@ -6,25 +6,20 @@ from pathlib import Path
 
 import click
 
-from publisher.imagery.acquire import DEFAULT_MAX_CLOUD, PLANETARY_COMPUTER, search_scenes, select_scene
+from publisher.imagery.acquire import search_scenes, select_scene
+from publisher.imagery.options import comma_list, search_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tile", required=True, help="MGRS tile, e.g. 48RVU.")
 @click.option("--year", required=True, type=click.IntRange(2015, 2100), help="Calendar year.")
-@click.option("--stac-api", default=None, help=f"STAC API URL (default: Planetary Computer, {PLANETARY_COMPUTER}).")
-@click.option("--source-catalog", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="Search a local static catalog instead of a STAC API.")
-@click.option("--max-cloud", default=DEFAULT_MAX_CLOUD, show_default=True, type=click.FloatRange(0, 100),
-              help="Keep scenes with eo:cloud_cover below this percentage.")
+@search_options
 def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | None, max_cloud: float) -> None:
     """Search the Sentinel-2 L2A scenes of TILE in YEAR and choose the least blank, then least cloudy one.
 
     The blank share is read from each candidate COG's smallest overview (HTTP range reads), not the
     full image. Prints the candidates and the choice.
     """
-    if stac_api and source_catalog:
-        raise click.UsageError("give --stac-api or --source-catalog, not both")
     items = search_scenes(tile, year, stac_api=stac_api, source_catalog=source_catalog, max_cloud=max_cloud)
     best, ranked = select_scene(items, tile, year)
     click.echo(f"{'scene':<62} {'cloud %':>8} {'blank %':>8}")
@@ -34,16 +29,6 @@ def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | N
     click.echo(f"Chosen: {best.item.id} ({best.href})")
 
 
-def _csv(kind):
-    def parse(ctx: click.Context, param: click.Parameter, value: str) -> list:
-        try:
-            return [kind(v.strip()) for v in value.split(",") if v.strip()]
-        except ValueError as exc:
-            raise click.BadParameter(f"{value!r} is not a comma-separated list of {kind.__name__} values") from exc
-
-    return parse
-
-
 def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str]:
     tile, year = job
     best, _ = select_scene(search_scenes(tile, year, **search), tile, year)
@@ -51,13 +36,10 @@ def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--tile", "tiles", required=True, callback=_csv(str), help="MGRS tile(s), comma-separated, e.g. 48RVU,48RUU.")
-@click.option("--year", "years", required=True, callback=_csv(int), help="Calendar year(s), comma-separated.")
-@click.option("--stac-api", default=None, help="STAC API URL (default: Planetary Computer).")
-@click.option("--source-catalog", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="Search a local static catalog instead of a STAC API.")
-@click.option("--max-cloud", default=DEFAULT_MAX_CLOUD, show_default=True, type=click.FloatRange(0, 100),
-              help="Keep scenes with eo:cloud_cover below this percentage.")
+@click.option("--tile", "tiles", required=True, callback=comma_list(str),
+              help="MGRS tile(s), comma-separated, e.g. 48RVU,48RUU.")
+@click.option("--year", "years", required=True, callback=comma_list(int), help="Calendar year(s), comma-separated.")
+@search_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder for <tile>-<year>.npz (chips, flags, rows, cols).")
 @click.option("--export-png", is_flag=True, help="Also write one PNG per chip, for labelling and inspection.")
@@ -67,8 +49,8 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
 
     The ranks share the scene choice (as `devscore acquire`) of the granule-years, then the chips of
     each granule-year: every rank reads its block of chip rows straight from the COG (one strip read
-    per chip row, range reads over HTTP) and flags them; rank 0 gathers them in chip order and writes
-    OUT/<tile>-<year>.npz. Chips mostly blank or cloud are flagged (flags: 0 ok, 1 blank, 2 cloud),
+    per chip row, range reads over HTTP) into one array in chip order (MPI shared memory) and flags
+    them; rank 0 writes OUT/<tile>-<year>.npz and prints the extraction time. Chips mostly blank or cloud are flagged (flags: 0 ok, 1 blank, 2 cloud),
     not passed off as land. The result is the same for any number of ranks.
     """
     import time

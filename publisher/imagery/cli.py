@@ -6,18 +6,15 @@ from pathlib import Path
 
 import click
 
+from publisher.imagery.options import comma_list
 from publisher.imagery.synth import DEFAULT_SIZE, DEFAULT_TILES, synthesize
-
-
-def _csv(kind):
-    return lambda ctx, param, value: [kind(v) for v in value.split(",") if v.strip()]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder.")
-@click.option("--tiles", default=",".join(DEFAULT_TILES), show_default=True, callback=_csv(str),
+@click.option("--tiles", default=",".join(DEFAULT_TILES), show_default=True, callback=comma_list(str),
               help="Comma-separated MGRS tiles (default: four adjacent tiles around Chengdu).")
-@click.option("--years", default="2022,2023", show_default=True, callback=_csv(int), help="Comma-separated years.")
+@click.option("--years", default="2022,2023", show_default=True, callback=comma_list(int), help="Comma-separated years.")
 @click.option("--scenes-per-year", default=3, show_default=True, type=int, help="Scenes per granule-year.")
 @click.option("--size", default=DEFAULT_SIZE, show_default=True, type=int,
               help="Grid side in pixels: 10980 is the real 10 m grid; smaller sides keep the 109.8 km footprint "
