@@ -50,8 +50,9 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
     The ranks share the scene choice (as `devscore acquire`) of the granule-years, then the chips of
     each granule-year: every rank reads its block of chip rows straight from the COG (one strip read
     per chip row, range reads over HTTP) into one array in chip order (MPI shared memory) and flags
-    them; rank 0 writes OUT/<tile>-<year>.npz and prints the extraction time. Chips mostly blank or cloud are flagged (flags: 0 ok, 1 blank, 2 cloud),
-    not passed off as land. The result is the same for any number of ranks.
+    them; rank 0 writes OUT/<tile>-<year>.npz and prints the extraction time. Chips mostly blank or
+    cloud are flagged (flags: 0 ok, 1 blank, 2 cloud), not passed off as land. The result is the same
+    for any number of ranks.
     """
     import time
 
