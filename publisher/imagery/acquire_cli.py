@@ -29,10 +29,11 @@ def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | N
     click.echo(f"Chosen: {best.item.id} ({best.href})")
 
 
-def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str]:
+def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str, str, str]:
+    """(tile, year, href, scene id, scene datetime in ISO form) of the best scene of a granule-year."""
     tile, year = job
     best, _ = select_scene(search_scenes(tile, year, **search), tile, year)
-    return tile, year, best.href
+    return tile, year, best.href, best.item.id, best.item.datetime.isoformat()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +58,7 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
     import time
 
     from publisher.errors import DevscoreError
-    from publisher.imagery.extract import FLAG_NAMES, extract_chips
+    from publisher.imagery.extract import FLAG_NAMES, chip_grid, extract_chips
     from publisher.mpi import map_gather, world
 
     comm = world()
@@ -68,13 +69,14 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
     chosen, errors = comm.bcast((chosen, errors))
     if errors:
         raise DevscoreError("; ".join(errors))
-    for tile, year, href in sorted(chosen):
+    for tile, year, href, scene_id, when in sorted(chosen):
         start = time.perf_counter()
         with extract_chips(href, comm) as chipset:
             seconds = time.perf_counter() - start
             if chipset is None:
                 continue
-            path = chipset.save(Path(out) / f"{tile}-{year}.npz")
+            path = chipset.save(Path(out) / f"{tile}-{year}.npz", scene_id=scene_id, datetime=when,
+                                chip_grid=chip_grid(href))
             if export_png:
                 chipset.export_png(Path(out) / f"{tile}-{year}")
             counts = ", ".join(f"{int((chipset.flags == f).sum())} {name}" for f, name in FLAG_NAMES.items())

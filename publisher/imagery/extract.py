@@ -15,6 +15,7 @@ from typing import Iterator
 
 import numpy as np
 import rasterio
+from affine import Affine
 from PIL import Image
 from rasterio.windows import Window
 
@@ -68,12 +69,17 @@ class ChipSet:
     rows: np.ndarray
     cols: np.ndarray
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, scene_id: str = "", datetime: str = "", chip_grid: tuple[int, tuple] | None = None) -> Path:
         """Write an uncompressed .npz (temporary name, then rename): 360 MB for a 10 m granule, but
-        written at disk speed and memory-mappable, where zlib would take longer than the extraction."""
+        written at disk speed and memory-mappable, where zlib would take longer than the extraction.
+        The source scene's id and ISO datetime travel with the chips, for the score table's provenance, and
+        so does ``chip_grid`` (EPSG code, affine of the 32 x 32 chip grid), to compare chips with rasters."""
+        epsg, affine = chip_grid if chip_grid is not None else (0, (np.nan,) * 6)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, chips=self.chips, flags=self.flags, rows=self.rows, cols=self.cols)
+                np.savez(fh, chips=self.chips, flags=self.flags, rows=self.rows, cols=self.cols,
+                         scene_id=np.array(scene_id), datetime=np.array(datetime), epsg=np.array(epsg),
+                         chip_transform=np.array(affine[:6], dtype=np.float64))
         return path
 
     def export_png(self, folder: Path) -> int:
@@ -82,6 +88,13 @@ class ChipSet:
         for chip, row, col in zip(self.chips, self.rows, self.cols):
             Image.fromarray(chip).save(folder / f"r{row:02d}_c{col:02d}.png")
         return len(self.chips)
+
+
+def chip_grid(href: str) -> tuple[int, tuple]:
+    """(EPSG code, affine coefficients) of the 32 x 32 chip grid of the scene at ``href``: one cell a chip."""
+    with rasterio.Env(**HTTP_ENV), rasterio.open(gdal_path(href)) as ds:
+        size = chip_size(ds.shape)
+        return ds.crs.to_epsg() or 0, tuple(ds.transform * Affine.scale(size))
 
 
 def read_chip_rows(href: str, chip_rows: np.ndarray, size: int, out: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from affine import Affine
 from pyproj import Transformer
 
-from publisher.imagery.truth import development_field, fbm, terrain
+from publisher.imagery.truth import PLAIN_MAX_ELEVATION, development_field, fbm, terrain
 
 #: Spacing of the lattice the smooth fields are computed on, in metres (pixels, when coarser).
 LATTICE_M = 80.0
@@ -32,7 +32,7 @@ FIELD_W_M, FIELD_H_M = 260.0, 180.0
 #: Development thresholds of the land-cover classes.
 URBAN, SUBURB = 0.55, 0.3
 #: Elevation thresholds: forest from here up, bare highland above the next.
-FOREST, HIGHLAND = 0.35, 0.75
+FOREST, HIGHLAND = PLAIN_MAX_ELEVATION, 0.75
 #: Latitudes of the region's rivers (they meander around these) and their half width in degrees (~75 m).
 RIVER_LATITUDES, RIVER_HALF_WIDTH = (29.95, 30.45, 30.95), 0.0007
 FIELD_COLOURS = np.array([[86, 120, 52], [118, 140, 62], [150, 150, 90], [132, 110, 74], [70, 100, 48]], np.float32)

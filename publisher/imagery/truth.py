@@ -6,8 +6,17 @@ every later stage (chips, scores, night lights) can be scored honestly against t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from rasterio.crs import CRS
+from rasterio.warp import Resampling, reproject
 from scipy import ndimage
+
+from publisher.errors import DevscoreError
 
 #: (lon, lat, radius in km, peak) of the settlements around Chengdu.
 CITIES = ((104.07, 30.67, 22.0, 1.0), (103.62, 31.00, 8.0, 0.7), (104.40, 30.05, 9.0, 0.65),
@@ -62,3 +71,35 @@ def fbm(shape: tuple[int, int], seed: int, base: int = 4, octaves: int = 5) -> n
         total += amplitude
         amplitude *= 0.5
     return out / total
+
+
+#: Chips whose mean elevation lies below this are "the plain" (the scene renders forest from here up).
+PLAIN_MAX_ELEVATION = 0.35
+
+
+def chip_means(raster: str | Path, crs: CRS, chip_transform: Affine, shape: tuple[int, int] = (32, 32)) -> np.ndarray:
+    """Mean of a single-band raster over each cell of a chip grid (average resampling), NaN where it has no data."""
+    out = np.full(shape, np.nan, dtype=np.float64)
+    with rasterio.open(raster) as src:
+        reproject(rasterio.band(src, 1), out, src_nodata=src.nodata, dst_transform=chip_transform, dst_crs=crs,
+                  dst_nodata=np.nan, resampling=Resampling.average)
+    return out
+
+
+def chip_truth(region: str | Path, tile: str, year: int, crs: CRS, chip_transform: Affine) -> tuple[np.ndarray, np.ndarray]:
+    """(mean ground truth, plain mask) of every chip of a synthetic granule-year: the truth raster of
+    ``devscore synth`` averaged over each chip, and True where the chip's mean elevation is below the
+    forest line (the plain, where development and not mountains has to carry a correlation)."""
+    path = Path(region) / "truth" / f"{tile}_{year}.tif"
+    if not path.exists():
+        raise DevscoreError(f"no ground truth for {tile}-{year} at {path}")
+    truth = chip_means(path, crs, chip_transform)
+    # elevation on a 8 x 8 sample per chip, in lon/lat: the terrain field is defined there
+    k = 8
+    offsets = (np.arange(k) + 0.5) / k
+    cols, rows = np.meshgrid(np.repeat(np.arange(32), k) + np.tile(offsets, 32),
+                             np.repeat(np.arange(32), k) + np.tile(offsets, 32))
+    xs, ys = chip_transform * (cols, rows)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    elevation = terrain(lon, lat).reshape(32, k, 32, k).mean(axis=(1, 3))
+    return truth, elevation < PLAIN_MAX_ELEVATION
