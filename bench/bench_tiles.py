@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.common import free_port, table
 from catalog.ingest import publish_table
+from catalog.reader import StaticCatalog
 from publisher.scores import GranuleYear, scores_to_table
 
 CLIENTS = 16
@@ -76,7 +77,7 @@ def run(quick: bool = False) -> str:
         granule = GranuleYear("48RVU", 2023, dt.datetime(2023, 4, 1, tzinfo=dt.timezone.utc), None, scores)
         scores_to_table([granule]).to_csv(folder / "scores.csv", index=False)
         publish_table(folder / "scores.csv", folder / "catalog", device="cpu", progress=False)
-        cog = folder / "catalog" / "devscore-scores" / "48RVU-2023" / "score.tif"
+        cog = StaticCatalog(folder / "catalog").asset_path("devscore-scores", "48RVU-2023", "score")
         tms = morecantile.tms.get("WebMercatorQuad")
         west, south, east, north = granule.grid.bbox
         tiles = [t for z in ZOOMS for t in tms.tiles(west + 0.05, south + 0.05, east - 0.05, north - 0.05, [z])]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from catalog.store import PublishResult, StagedItem, catalog_lock, publish, staging_area
+from catalog.store import PublishResult, StagedItem, catalog_lock, open_catalog, publish, staging_area
 from publisher.errors import DevscoreError
 from publisher.mpi import Communicator, map_gather, my_share, world
 from publisher.paint import resolve_device
@@ -61,6 +61,7 @@ def publish_table(
         if comm.is_root:
             try:
                 stack.enter_context(catalog_lock(catalog_dir))
+                open_catalog(catalog_dir)  # a catalog that cannot be updated fails before any painting
                 staging = stack.enter_context(staging_area(catalog_dir))
             except DevscoreError as exc:
                 failure = exc

@@ -1,8 +1,12 @@
 """The self-contained static catalog: add or replace granule-year Items, keep the Collection current.
 
-Every file lands by rename: assets first, then the Item JSON, then the Collection and the root
-Catalog, so a run interrupted at any point leaves the previous catalog readable and consistent.
-One writer at a time holds an exclusive lock on ``<catalog>/.lock``.
+Asset files are immutable and named by their content (``score-<sha256[:12]>.tif``), so moving a new
+version into an item's folder never touches a file the item's current JSON names; the one rename of
+the Item JSON then switches the item from wholly old to wholly new. The Collection and the root
+Catalog follow, and only then are files no item names any more removed. A run interrupted at any
+point leaves every item wholly old or wholly new and the catalog valid; its leftovers (staging
+folders, temporary files, unreferenced assets) are removed by the next publish. One writer at a time
+holds an exclusive lock on ``<catalog>/.lock``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from catalog.stac import create_collection
 from publisher.atomic import AtomicStacIO
 from publisher.constants import COLLECTION_ID
 from publisher.errors import DevscoreError
+from publisher.stac import multihash_sha256
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ CATALOG_ID = "devscore"
 CATALOG_DESCRIPTION = "Economic-development score layers published by devscore."
 STAGING_DIR = ".staging"
 LOCK_FILE = ".lock"
+#: Hex digits of an asset file's sha256 in its name.
+NAME_DIGEST_LENGTH = 12
 
 
 class CatalogError(DevscoreError):
@@ -69,10 +76,27 @@ def catalog_lock(catalog_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree; what cannot be removed stays for the next publish."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def staging_area(catalog_dir: Path) -> Iterator[Path]:
-    """A fresh folder inside the catalog (same file system, so moves are renames), removed after."""
-    path = Path(catalog_dir) / STAGING_DIR / uuid.uuid4().hex
+    """A fresh folder inside the catalog (same file system, so moves are renames), removed after.
+
+    Enter it holding :func:`catalog_lock`: staging folders left by killed runs are removed first.
+    """
+    staging_root = Path(catalog_dir) / STAGING_DIR
+    if staging_root.is_dir():
+        for stale in sorted(staging_root.iterdir()):
+            log.info("removing %s, left by an interrupted publish", stale)
+            _remove(stale)
+    path = staging_root / uuid.uuid4().hex
     path.mkdir(parents=True)
     try:
         yield path
@@ -103,21 +127,56 @@ def open_catalog(catalog_dir: Path) -> tuple[pystac.Catalog, pystac.Collection]:
     return root, collection
 
 
+def content_name(path: Path, checksum: str) -> str:
+    """The immutable file name of an asset: ``score.tif`` whose multihash is ``1220ab12...`` becomes
+    ``score-ab12....tif`` (the first 12 hex digits of its sha256)."""
+    digest = checksum.removeprefix("1220")
+    return f"{path.stem}-{digest[:NAME_DIGEST_LENGTH]}{path.suffix}"
+
+
 def _install(staged: StagedItem, item_dir: Path, stac_io: AtomicStacIO) -> None:
-    """Move an Item's asset files into its folder, then write its JSON (the commit point)."""
+    """Move an Item's asset files into its folder under their content names, then rename its JSON
+    into place: that one rename is the switch from the old item to the new one."""
     item = staged.item
     item_dir.mkdir(parents=True, exist_ok=True)
     moves = []
-    for asset in item.assets.values():
+    for key, asset in item.assets.items():
         source = Path(asset.get_absolute_href() or "")
         if source.parent.resolve() != staged.folder.resolve():
             raise CatalogError(f"asset {source} of item {item.id} is not in its staging folder")
-        moves.append((asset, source))
-    for asset, source in moves:
-        os.replace(source, item_dir / source.name)
-        asset.href = f"./{source.name}"
+        checksum = multihash_sha256(source)
+        if asset.extra_fields.get("file:checksum", checksum) != checksum:
+            raise CatalogError(f"asset {key!r} of item {item.id} changed after its checksum was taken")
+        moves.append((asset, source, content_name(source, checksum)))
+    for asset, source, name in moves:
+        os.replace(source, item_dir / name)  # a new name, or the same bytes under their own name
+        asset.href = f"./{name}"
     item.set_self_href(str(item_dir / f"{item.id}.json"))
     item.save_object(include_self_link=False, stac_io=stac_io)
+
+
+def _is_temporary(path: Path) -> bool:
+    """A file that :func:`publisher.atomic.atomic_path` left behind when its run was killed."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+
+
+def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pystac.Item]) -> list[Path]:
+    """Remove what no published object names: older asset files, folders of items never linked,
+    temporary files of killed runs. Call it holding the lock, after the Collection was written."""
+    keep: dict[str, set[str]] = {}
+    for item in items:
+        names = keep.setdefault(item.id, {f"{item.id}.json"})
+        names.update(Path(asset.get_absolute_href() or "").name for asset in item.assets.values())
+    garbage = [p for p in (*catalog_dir.iterdir(), *collection_dir.iterdir()) if _is_temporary(p)]
+    for child in sorted(collection_dir.iterdir()):
+        if child.is_dir() and child.name not in keep:
+            garbage.append(child)
+        elif child.is_dir():
+            garbage += [p for p in sorted(child.iterdir()) if p.name not in keep[child.name]]
+    for path in garbage:
+        log.debug("removing %s: no item names it", path)
+        _remove(path)
+    return garbage
 
 
 def publish(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishResult:
@@ -145,6 +204,9 @@ def publish(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishRes
     refresh_collection(collection, items)
     collection.save_object(include_self_link=False, stac_io=stac_io)
     root.save_object(include_self_link=False, stac_io=stac_io)
+    removed = collect_garbage(catalog_dir, collection_dir, items)
+    if removed:
+        log.info("removed %d file(s) or folder(s) no item names any more", len(removed))
     log.info(
         "catalog %s: %d added, %d replaced, %d items in %s",
         catalog_dir, len(added), len(replaced), len(items), COLLECTION_ID,

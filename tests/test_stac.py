@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,11 @@ def _item(catalog_dir: Path, item_id: str) -> pystac.Item:
     return pystac.Item.from_file(str(catalog_dir / "devscore-scores" / item_id / f"{item_id}.json"))
 
 
+def _asset(catalog_dir: Path, item_id: str, key: str) -> Path:
+    """The file of an item's asset, found through the item's href (asset files are content-named)."""
+    return Path(_item(catalog_dir, item_id).assets[key].get_absolute_href())
+
+
 def test_item_and_collection_validate_offline_with_extensions(catalog_dir, schema_dir):
     item = _item(catalog_dir, "48RVU-2023")
     for name in EXTENSIONS:
@@ -62,7 +68,10 @@ def test_item_fields(catalog_dir):
     assert p["renders"]["default"]["colormap_name"] == "rdylgn_r"
     assert p["renders"]["default"]["rescale"] == [[0.0, 1.0]]
     score = item.assets["score"]
-    assert score.href == "./score.tif" and "data" in score.roles
+    assert re.fullmatch(r"\./score-[0-9a-f]{12}\.tif", score.href) and "data" in score.roles
+    for asset in item.assets.values():  # immutable files named by their content
+        digest = re.fullmatch(r"\./\w+-([0-9a-f]{12})\.\w+", asset.href).group(1)
+        assert digest == asset.extra_fields["file:checksum"][4:16]
     assert score.media_type == pystac.MediaType.COG
     band = score.extra_fields["raster:bands"][0]
     assert band["nodata"] == -9999.0 and band["data_type"] == "float32"
@@ -77,13 +86,12 @@ def test_item_fields(catalog_dir):
 
 
 def test_thumbnail_and_chips_assets(catalog_dir):
-    folder = catalog_dir / "devscore-scores" / "48RVU-2023"
-    thumb = Image.open(folder / "thumbnail.png")
+    thumb = Image.open(_asset(catalog_dir, "48RVU-2023", "thumbnail"))
     assert thumb.mode == "RGBA" and thumb.size == (256, 256)
     pixels = np.asarray(thumb)
     assert pixels[0, 0, 3] == 0  # chip (0, 0) is unscored: transparent
     assert pixels[-1, -1, 0] > 150 and pixels[-1, -1, 1] < 100  # score 1 is red in RdYlGn_r
-    chips = gpd.read_parquet(folder / "chips.parquet")
+    chips = gpd.read_parquet(_asset(catalog_dir, "48RVU-2023", "chips"))
     assert len(chips) == 1024 and chips.crs.to_epsg() == 4326
     assert chips.loc[(chips.row == 31) & (chips.col == 31), "score"].iloc[0] == pytest.approx(1.0)
     assert chips["score"].isna().sum() == 4
@@ -105,8 +113,9 @@ def test_validate_cli_passes_and_catches_faults(catalog_dir, schema_dir, tmp_pat
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = _copy(catalog_dir, tmp_path)
     folder = bad / "devscore-scores" / "48RVU-2023"
-    (folder / "score.tif").write_bytes(b"not a tiff at all")  # corrupt COG, wrong size and checksum
-    (bad / "devscore-scores" / "48RUU-2022" / "chips.parquet").unlink()  # missing asset
+    _asset(bad, "48RVU-2023", "score").write_bytes(b"not a tiff at all")  # corrupt COG, wrong size and checksum
+    chips = _asset(bad, "48RUU-2022", "chips")
+    chips.unlink()  # missing asset
     item_file = folder / "48RVU-2023.json"
     data = json.loads(item_file.read_text())
     data["properties"]["proj:code"] = 32648  # schema violation: must be a string
@@ -115,7 +124,7 @@ def test_validate_cli_passes_and_catches_faults(catalog_dir, schema_dir, tmp_pat
     assert result.returncode == 1
     out = result.stdout
     assert "not a valid COG" in out and "file:checksum does not match" in out and "file:size" in out
-    assert "chips.parquet is missing" in out
+    assert f"{chips.name} is missing" in out
     assert "schema" in out and "48RVU-2023.json" in out
     assert "problem(s)" in result.stderr
 
