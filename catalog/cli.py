@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from catalog.validate import validate_catalog
+from publisher.cli_types import NonEmptyPath
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("catalog_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--schemas", "schema_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.argument("catalog_dir", type=NonEmptyPath(path_type=Path, file_okay=False))
+@click.option("--schemas", "schema_dir", type=NonEmptyPath(path_type=Path, file_okay=False), default=None,
               help="Folder of STAC extension schemas laid out as <extension>/<version>/schema.json, for "
                    "offline validation. Without it the schemas are fetched from stac-extensions.github.io.")
 def validate(catalog_dir: Path, schema_dir: Path | None) -> None:

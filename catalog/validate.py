@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -63,11 +64,24 @@ def _schema_problems(obj: pystac.STACObject, where: str) -> Iterator[Problem]:
         yield Problem(where, f"schema unavailable: {exc}")
 
 
-def _asset_problems(item: pystac.Item, where: str) -> Iterator[Problem]:
+def _relative(path: str | Path, root: Path) -> str:
+    """``path`` relative to the absolute folder ``root`` (``..`` where it lies outside), whether the
+    caller named the catalog by a relative or an absolute path."""
+    return os.path.relpath(os.path.abspath(path), root)
+
+
+def _outside(relative: str) -> bool:
+    return relative == ".." or relative.startswith("../")
+
+
+def _asset_problems(item: pystac.Item, where: str, root: Path) -> Iterator[Problem]:
     for key, asset in item.assets.items():
         if Path(asset.href).is_absolute():
             yield Problem(where, f"asset {key!r} href {asset.href} is absolute; the catalog must be self-contained")
         path = Path(asset.get_absolute_href() or "")
+        if _outside(_relative(path, root)):
+            yield Problem(where, f"asset {key!r} href {asset.href} points outside the catalog folder")
+            continue
         if not path.is_file():
             yield Problem(where, f"asset {key!r} file {path.name} is missing")
             continue
@@ -94,6 +108,7 @@ def validate_catalog(
     fetches them from their published URLs. ``check_schemas=False`` checks only files and COGs.
     """
     root_file = Path(catalog_dir) / "catalog.json"
+    root_dir = Path(os.path.abspath(catalog_dir))
     if not root_file.is_file():
         return [Problem(str(root_file), "no catalog.json here")]
     previous = pystac.validation.RegisteredValidator.get_validator()
@@ -110,13 +125,17 @@ def validate_catalog(
         root = pystac.Catalog.from_file(str(root_file))
         objects = [root, *root.get_all_collections(), *root.get_items(recursive=True)]
         for obj in objects:
-            where = str(Path(obj.get_self_href()).relative_to(root_file.parent))
+            where = _relative(obj.get_self_href(), root_dir)
+            if _outside(where):
+                problems.append(Problem(where, "linked from the catalog but outside its folder"))
+                continue
             if check_schemas:
                 problems += _schema_problems(obj, where)
             if isinstance(obj, pystac.Item):
-                problems += _asset_problems(obj, where)
-    except (pystac.errors.STACError, json.JSONDecodeError, OSError) as exc:
-        problems.append(Problem(str(root_file), f"cannot read the catalog: {exc}"))
+                problems += _asset_problems(obj, where, root_dir)
+    except Exception as exc:  # pystac raises anything from KeyError to TypeError on malformed JSON
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        problems.append(Problem(str(root_file), f"cannot read the catalog: {message}"))
     finally:
         pystac.validation.set_validator(previous)
         pystac_log.setLevel(pystac_level)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,10 @@ from publisher.scores import GranuleYear, scores_to_table
 
 log = logging.getLogger("devscore.demo")
 
-#: STAC extension schemas beside the repository (offline validation); the demo never fetches them.
-SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
+#: STAC extension schemas beside the repository, or where DEVSCORE_STAC_SCHEMAS says (offline
+#: validation); the demo never fetches them.
+SHARED_SCHEMAS = Path(os.environ.get("DEVSCORE_STAC_SCHEMAS",
+                                     Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"))
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
 DEMO_YEARS = (2022, 2023)

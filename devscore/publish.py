@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from catalog.ingest import publish_table
+from publisher.cli_types import NonEmptyPath
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--scores", "scores", required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--scores", "scores", required=True, type=NonEmptyPath(path_type=Path, dir_okay=False),
               help="Chip-score table, CSV or Parquet: columns tile, datetime, row, col, score "
                    "[, scene_id]. One granule-year = one tile and the calendar year of datetime.")
-@click.option("--catalog", "catalog_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--catalog", "catalog_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False),
               help="Static catalog folder; created if new, else its items for these granule-years "
                    "are added or replaced.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,

@@ -14,6 +14,10 @@ CHIPS_PER_SIDE: Final = 32
 CHIP_SIZE: Final = 343
 CHIPPED_SIZE: Final = CHIPS_PER_SIDE * CHIP_SIZE  # 10976
 
+#: Calendar years devscore accepts (Sentinel-2 imagery starts in 2015).
+FIRST_YEAR: Final = 2015
+LAST_YEAR: Final = 2100
+
 #: Score raster encoding.
 SCORE_DTYPE: Final = "float32"
 SCORE_NODATA: Final = -9999.0

@@ -65,10 +65,21 @@ def _search_static(catalog_dir: Path, tile: str, year: int, max_cloud: float) ->
     catalog_file = Path(catalog_dir) / "catalog.json"
     if not catalog_file.is_file():
         raise DevscoreError(f"no catalog.json in {catalog_dir}")
-    root = pystac.Catalog.from_file(str(catalog_file))
-    return [item for item in root.get_items(recursive=True)
+    try:
+        root = pystac.Catalog.from_file(str(catalog_file))
+        items = list(root.get_items(recursive=True))
+    except Exception as exc:  # pystac raises anything from JSONDecodeError to TypeError on malformed JSON
+        raise DevscoreError(f"cannot read the source catalog {catalog_file}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    return [item for item in items
             if item.properties.get("s2:mgrs_tile") == tile and _in_year(item, year)
-            and item.properties.get("eo:cloud_cover", 100.0) < max_cloud]
+            and _cloud_cover(item) < max_cloud]
+
+
+def _cloud_cover(item: pystac.Item) -> float:
+    """The item's eo:cloud_cover (100 where absent or not a number, so it never passes as clear)."""
+    value = item.properties.get("eo:cloud_cover", 100.0)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 100.0
 
 
 def _search_api(url: str, tile: str, year: int, max_cloud: float) -> list[pystac.Item]:
@@ -127,7 +138,7 @@ def select_scene(items: list[pystac.Item], tile: str, year: int) -> tuple[Candid
         if VISUAL not in item.assets:
             continue
         href = item.assets[VISUAL].get_absolute_href()
-        candidates.append(Candidate(item, href, float(item.properties.get("eo:cloud_cover", 100.0)), blank_ratio(href)))
+        candidates.append(Candidate(item, href, _cloud_cover(item), blank_ratio(href)))
     if not candidates:
         raise NoSceneError(f"none of the {len(items)} scenes of {tile} in {year} has a '{VISUAL}' asset")
     ranked = sorted(candidates, key=lambda c: (round(c.blank, 3), c.cloud, c.item.id))

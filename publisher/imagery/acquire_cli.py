@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
+from publisher.cli_types import NonEmptyPath
 from publisher.imagery.acquire import search_scenes, select_scene
-from publisher.imagery.options import comma_list, search_options
+from publisher.imagery.options import YEAR, comma_list, search_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tile", required=True, help="MGRS tile, e.g. 48RVU.")
-@click.option("--year", required=True, type=click.IntRange(2015, 2100), help="Calendar year.")
+@click.option("--year", required=True, type=YEAR, help="Calendar year.")
 @search_options
 def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | None, max_cloud: float) -> None:
     """Search the Sentinel-2 L2A scenes of TILE in YEAR and choose the least blank, then least cloudy one.
@@ -37,11 +38,12 @@ def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str, str
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--tile", "tiles", required=True, callback=comma_list(str),
+@click.option("--tile", "tiles", required=True, callback=comma_list(str, "MGRS tile"),
               help="MGRS tile(s), comma-separated, e.g. 48RVU,48RUU.")
-@click.option("--year", "years", required=True, callback=comma_list(int), help="Calendar year(s), comma-separated.")
+@click.option("--year", "years", required=True, callback=comma_list(YEAR, "year"),
+              help="Calendar year(s), comma-separated.")
 @search_options
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True,
               help="Folder for <tile>-<year>.npz (chips, flags, rows, cols).")
 @click.option("--export-png", is_flag=True, help="Also write one PNG per chip, for labelling and inspection.")
 def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,

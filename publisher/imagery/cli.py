@@ -6,20 +6,23 @@ from pathlib import Path
 
 import click
 
-from publisher.imagery.options import comma_list
-from publisher.imagery.synth import DEFAULT_SIZE, DEFAULT_TILES, synthesize
+from publisher.cli_types import NonEmptyPath
+from publisher.imagery.options import YEAR, comma_list
+from publisher.imagery.synth import DEFAULT_SIZE, DEFAULT_TILES, MAX_SCENES_PER_YEAR, synthesize
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder.")
-@click.option("--tiles", default=",".join(DEFAULT_TILES), show_default=True, callback=comma_list(str),
+@click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True, help="Output folder.")
+@click.option("--tiles", default=",".join(DEFAULT_TILES), show_default=True, callback=comma_list(str, "MGRS tile"),
               help="Comma-separated MGRS tiles (default: four adjacent tiles around Chengdu).")
-@click.option("--years", default="2022,2023", show_default=True, callback=comma_list(int), help="Comma-separated years.")
-@click.option("--scenes-per-year", default=3, show_default=True, type=int, help="Scenes per granule-year.")
+@click.option("--years", default="2022,2023", show_default=True, callback=comma_list(YEAR, "year"),
+              help="Comma-separated years (2015 to 2100).")
+@click.option("--scenes-per-year", default=3, show_default=True, type=click.IntRange(1, MAX_SCENES_PER_YEAR),
+              help="Scenes per granule-year, one a month at most.")
 @click.option("--size", default=DEFAULT_SIZE, show_default=True, type=int,
               help="Grid side in pixels: 10980 is the real 10 m grid; smaller sides keep the 109.8 km footprint "
                    "with coarser pixels (1098: 100 m), for quick runs.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed: same seed, same bytes.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed: same seed, same bytes.")
 def synth(out: Path, tiles: list[str], years: list[int], scenes_per_year: int, size: int, seed: int) -> None:
     """Generate a synthetic Sentinel-2 region: scenes, ground truth, night lights and a source catalog.
 

@@ -30,7 +30,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from publisher.atomic import AtomicStacIO
-from publisher.constants import GRANULE_EXTENT_M, GRANULE_SIZE
+from publisher.constants import FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
 #: Default grid side: the real 10 m Sentinel-2 grid; smaller sizes keep the footprint with coarser pixels.
 DEFAULT_SIZE = MAX_SIZE = GRANULE_SIZE
+#: Scenes fall on the 12th of distinct months, so a granule-year has at most 12 (scene ids are unique).
+MAX_SCENES_PER_YEAR = 12
 COLLECTION = "sentinel-2-l2a"
 VISUAL_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 3, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE",
@@ -195,12 +197,19 @@ def synthesize(out: str | Path, tiles: Sequence[str] = DEFAULT_TILES, years: Seq
     """
     if not 32 <= size <= MAX_SIZE:
         raise DevscoreError(f"--size must be between 32 and {MAX_SIZE} pixels (10 m pixels at {MAX_SIZE}), got {size}")
-    if scenes_per_year < 1:
-        raise DevscoreError("--scenes-per-year must be at least 1")
+    if not 1 <= scenes_per_year <= MAX_SCENES_PER_YEAR:
+        raise DevscoreError(f"--scenes-per-year must be between 1 and {MAX_SCENES_PER_YEAR}, got {scenes_per_year}")
+    if not tiles or not years:
+        raise DevscoreError("give at least one tile and one year")
     for tile in tiles:  # validates every tile id first
         TileGrid.from_tile_id(tile)
+    bad_years = [year for year in years if not FIRST_YEAR <= year <= LAST_YEAR]
+    if bad_years:
+        raise DevscoreError(f"years must be between {FIRST_YEAR} and {LAST_YEAR}, got {bad_years[0]}")
+    if seed < 0:
+        raise DevscoreError(f"--seed must be 0 or more, got {seed}")
     comm = comm or world()
-    out = Path(out)
+    out = Path(out).absolute()  # asset hrefs are made relative to the items, so they must not be cwd-relative
     jobs = [_Job(tile, t_index, year, size, scenes_per_year, seed) for t_index, tile in enumerate(tiles) for year in years]
     with tqdm(total=-(-len(jobs) // comm.size), desc=f"synthesizing (rank {comm.rank})" if comm.size > 1 else "synthesizing",
               unit="granule-year", disable=not progress) as bar:

@@ -1,0 +1,17 @@
+"""Click parameter types every devscore command shares: paths that refuse an empty string."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+class NonEmptyPath(click.Path):
+    """``click.Path`` that refuses ``''``: an empty argument is a mistake (an unset shell variable),
+    not the current folder."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path is not allowed", param, ctx)
+        return super().convert(value, param, ctx)
