@@ -82,6 +82,11 @@ def request_limits(request: Request) -> None:
     why = f" (the layers' max zoom in {tms or 'WebMercatorQuad'} is {top})"
     for name in ("z", "minzoom", "maxzoom"):
         _within(request, name, 0, top, why)
+    for zooms in request.query_params.getlist("zooms"):  # WMTS: tileMatrixSetId::minzoom,maxzoom
+        grid, _, span = zooms.partition("::")
+        limit = MAX_ZOOM.get(grid, min(MAX_ZOOM.values()))
+        if any(not part.isdigit() or int(part) > limit for part in span.split(",") if part):
+            raise DevscoreError(f"zooms must be within 0..{limit}, the layers' max zoom in {grid[:30] or 'that grid'}")
     _within(request, "tilesize", 1, MAX_TILESIZE, " (MAX_TILESIZE)")
     for name in ("buffer", "padding"):
         _within(request, name, 0, MAX_TILE_BUFFER, " (MAX_TILE_BUFFER)")

@@ -21,7 +21,10 @@ from publisher.errors import DevscoreError
 
 #: GDAL configuration of the server process and of every read (TiTiler's ``environment_dependency``):
 #: no HTTP at all (every libcurl request goes to a closed local port, /vsicurl/ allows no file name),
-#: no directory listing beside opened files, no VRT driver (TiTiler's SECURITY.md), no retries.
+#: no directory listing beside opened files, no Python in VRTs, no retries. ``GDAL_SKIP=VRT`` (TiTiler's
+#: SECURITY.md) is not set: rasterio's ``calculate_default_transform``, which rio-tiler calls for every
+#: reprojected bbox, preview or feature read, builds an in-memory VRT and fails without the driver;
+#: the server opens only the catalog's own COGs, so no VRT from outside reaches GDAL.
 GDAL_LOCKDOWN = {
     "GDAL_HTTP_PROXY": "127.0.0.1:9",
     "CPL_VSIL_CURL_ALLOWED_FILENAME": "/devscore-allows-no-remote-file",
@@ -29,7 +32,7 @@ GDAL_LOCKDOWN = {
     "GDAL_HTTP_TIMEOUT": "1",
     "GDAL_HTTP_CONNECTTIMEOUT": "1",
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_SKIP": "VRT",
+    "GDAL_VRT_ENABLE_PYTHON": "NO",
     "CPL_ALLOW_VSISTDIN": "NO",
 }
 
