@@ -25,6 +25,7 @@ from bench.common import free_port, table
 from catalog.ingest import publish_table
 from publisher.scores import GranuleYear, scores_to_table
 from tiler_app import limits
+from tiler_app.security import process_environment
 
 CLIENTS = 8
 WORKERS = 2
@@ -49,7 +50,7 @@ def _worst_requests(tiles: list[morecantile.Tile]) -> list[tuple[str, str, dict 
         ("GET", f"{ITEM}/bbox/103.9,29.7,105.1,30.8/{side}x{side}.tif", None),
         ("GET", f"{ITEM}/bbox/104.0,30.0,{104.0 + native},{30.0 + native * 0.9}.tif", None),
         ("POST", f"{ITEM}/feature/{side}x{side}.png", _feature(103.9, 29.7, 1.1)),
-        ("POST", f"{ITEM}/statistics?max_size={side}", collection),
+        ("POST", f"{ITEM}/statistics?max_size={limits.MAX_COVERAGE_SIDE // limits.DEFAULT_COVER_SCALE}", collection),
     ]
     requests += [("GET", f"{ITEM}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?tilesize={limits.MAX_TILESIZE}"
                          f"&buffer={limits.MAX_TILE_BUFFER}", None) for t in tiles]
@@ -125,7 +126,8 @@ def run(quick: bool = False) -> str:
         worst = _worst_requests(worst_tiles)
         plain = [("GET", f"{ITEM}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png", None) for t in tiles]
         port = free_port()
-        env = dict(os.environ, DEVSCORE_CATALOG=str(folder / "catalog"), DEVSCORE_TILE_CACHE_MB="0")
+        env = dict(os.environ, **process_environment(), DEVSCORE_CATALOG=str(folder / "catalog"),
+                   DEVSCORE_TILE_CACHE_MB="0")  # the environment `devscore serve` gives its workers
         proc = subprocess.Popen([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
                                  "--workers", str(WORKERS), "--log-level", "warning"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,7 +163,8 @@ def run(quick: bool = False) -> str:
         f"Goal: {verdict} ({worst_peak:.0f} MB; {worst_peak / peaks['plain 256 px tiles (reference)']:.2f}x the "
         f"plain-tile run). The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
         f"bbox TIFF at {limits.MAX_IMAGE_SIDE} px, a native-resolution bbox just under MAX_IMAGE_PIXELS, a "
-        f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features and "
+        f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features (max_size x "
+        f"cover_scale = {limits.MAX_COVERAGE_SIDE}) and "
         f"{limits.MAX_TILESIZE} px tiles with buffer {limits.MAX_TILE_BUFFER}, each sent {rounds} time(s). Before "
         "the limits single requests reached 2 to 7.4 GB (issue 8). RSS sampled every 50 ms over the supervisor and "
         "its workers; client and server share the machine's cores.",

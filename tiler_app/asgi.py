@@ -4,9 +4,9 @@ GDAL_LOCKDOWN (tiler_app.security)."""
 
 import os
 
-from tiler_app.security import GDAL_LOCKDOWN
+from tiler_app.security import process_environment
 
-os.environ.update(GDAL_LOCKDOWN)  # before any GDAL call of this process: no network, no VRT
+os.environ.update(process_environment())  # before any GDAL call of this process: no network, no VRT
 
 from tiler_app.main import DEFAULT_TILE_CACHE_MB, create_app  # noqa: E402
 

@@ -53,7 +53,7 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
 
     import uvicorn
 
-    from tiler_app.security import GDAL_LOCKDOWN
+    from tiler_app.security import process_environment
 
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base):
@@ -62,7 +62,7 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     os.environ["DEVSCORE_TILE_CACHE_MB"] = str(tile_cache_mb)
     if basemap_url:
         os.environ["DEVSCORE_BASEMAP_URL"] = basemap_url
-    os.environ.update(GDAL_LOCKDOWN)  # workers inherit it: GDAL opens no URL and no VRT
+    os.environ.update(process_environment())  # workers inherit it: GDAL opens no URL and no VRT
     # uvicorn re-raises SIGTERM after its graceful shutdown: exit through Python so the cache folder goes
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with tempfile.TemporaryDirectory(prefix="devscore-tiles-") as cache_dir:

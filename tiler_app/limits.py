@@ -35,8 +35,16 @@ MAX_EXPRESSION_TERMS = 32
 #: Most ``histogram_bins`` (or bin edges), percentiles ``p`` and categories ``c`` of a statistics request.
 MAX_HISTOGRAM_BINS = 1024
 MAX_STATISTICS_VALUES = 100
+#: Statistics of a feature rasterize its coverage at ``cover_scale`` times the read's size: the largest
+#: side times cover_scale (TiTiler's default cover_scale is 10).
+MAX_COVERAGE_SIDE = 4096
+DEFAULT_COVER_SCALE = 10
 #: Most features in one POST feature or statistics body.
 MAX_FEATURES = 16
+#: GDAL's block cache per server process, in MB (set by ``tiler_app.security.process_environment``).
+GDAL_CACHE_MB = 128
+#: glibc malloc arenas per server process (``MALLOC_ARENA_MAX``).
+MALLOC_ARENAS = 2
 #: Deepest zoom per tile grid: the layers' max zoom (WebMercatorQuad z14 is ~10 m pixels, the granules'
 #: resolution; WGS1984Quad reaches ~10 m one level earlier).
 MAX_ZOOM = {"WebMercatorQuad": MAXZOOM, "WGS1984Quad": MAXZOOM - 1}
@@ -122,9 +130,17 @@ def implied_pixels(bounds: tuple[float, float, float, float], bounds_crs: CRS, i
 
 
 def check_implied_pixels(bounds, bounds_crs: CRS | None, item: dict[str, Any], request: Request) -> None:
-    """Refuse a native-resolution read (no width, height or max_size) of more than MAX_IMAGE_PIXELS."""
+    """Refuse a native-resolution read (no width, height or max_size) of more than MAX_IMAGE_PIXELS, and
+    (statistics) a coverage raster past MAX_COVERAGE_SIDE."""
     params = request.query_params
-    if any(params.get(name) for name in ("width", "height", "max_size")) or "width" in request.path_params:
+    sizes = [v for name in ("width", "height", "max_size") for v in _ints(request, name)]
+    if request.url.path.endswith("/statistics"):
+        cover = (_ints(request, "cover_scale") or [DEFAULT_COVER_SCALE])[0]
+        side = max(sizes) if sizes else implied_pixels(bounds, bounds_crs or CRS.from_epsg(4326), item) ** 0.5
+        if side * cover > MAX_COVERAGE_SIDE:
+            raise DevscoreError(f"statistics read {side:.0f} px per side times cover_scale {cover} passes the limit of "
+                                f"{MAX_COVERAGE_SIDE} (MAX_COVERAGE_SIDE): lower max_size or cover_scale")
+    if sizes or any(params.get(name) for name in ("width", "height", "max_size")) or "width" in request.path_params:
         return
     pixels = implied_pixels(bounds, bounds_crs or CRS.from_epsg(4326), item)
     if pixels > MAX_IMAGE_PIXELS:

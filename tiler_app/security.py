@@ -18,6 +18,7 @@ from rasterio.errors import CRSError
 from titiler.core.dependencies import CoordCRSParams, CRSParams, DstCRSParams
 
 from publisher.errors import DevscoreError
+from tiler_app.limits import GDAL_CACHE_MB, MALLOC_ARENAS
 
 #: GDAL configuration of the server process and of every read (TiTiler's ``environment_dependency``):
 #: no HTTP at all (every libcurl request goes to a closed local port, /vsicurl/ allows no file name),
@@ -35,6 +36,16 @@ GDAL_LOCKDOWN = {
     "GDAL_VRT_ENABLE_PYTHON": "NO",
     "CPL_ALLOW_VSISTDIN": "NO",
 }
+
+
+
+def process_environment() -> dict[str, str]:
+    """Environment of a server process: GDAL_LOCKDOWN, GDAL's block cache bounded to GDAL_CACHE_MB (its
+    default, 5 % of RAM per process, is most of a worker's memory) and glibc's malloc arenas bounded to
+    MALLOC_ARENAS (one per threadpool thread otherwise; read when a process starts, so it holds for the
+    worker processes `devscore serve` starts)."""
+    return {**GDAL_LOCKDOWN, "GDAL_CACHEMAX": str(GDAL_CACHE_MB), "MALLOC_ARENA_MAX": str(MALLOC_ARENAS)}
+
 
 _EPSG = [
     re.compile(r"(?:EPSG:)?(\d{1,6})", re.IGNORECASE),
