@@ -94,7 +94,8 @@ def test_crs_parameters_never_reach_a_url_or_a_file(server, canary, tmp_path):
     assert {"crs", "coord_crs", "dst_crs"} <= names and len(operations) >= 12
     for method, path, name in operations:
         for value in hostile:
-            r = httpx.request(method, f"{server}{path}", params={name: value},
+            sized = {"max_size": 64} if method == "POST" else {}  # within the cost limits: the CRS is the fault
+            r = httpx.request(method, f"{server}{path}", params={name: value, **sized},
                               json=FEATURE if method == "POST" else None, timeout=30)
             assert r.status_code == 400, (method, path, name, value, r.status_code, r.text[:200])
             assert "EPSG" in r.json()["detail"] and "\n" not in r.text
