@@ -66,8 +66,9 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
     publish_table(table, tmp / "catalog", device="cpu", progress=False)
     port = free_port()
     exe = Path(sys.executable).parent / "devscore"
+    log = (tmp / "serve.log").open("w")  # a file, not a pipe: a full pipe nobody reads would block the server
     proc = subprocess.Popen([str(exe), "serve", "--catalog", str(tmp / "catalog"), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -77,7 +78,8 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
             time.sleep(0.1)
     else:
         proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
+        pytest.fail(f"server did not start: {(tmp / 'serve.log').read_text()[-3000:]}")
     yield base, tmp / "catalog"
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()

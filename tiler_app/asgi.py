@@ -1,9 +1,14 @@
 """ASGI entry point for uvicorn workers: the app for the catalog named by DEVSCORE_CATALOG; workers
-started with the same DEVSCORE_TILE_CACHE_DIR share one tile cache."""
+started with the same DEVSCORE_TILE_CACHE_DIR share one tile cache. The process runs under
+GDAL_LOCKDOWN (tiler_app.security)."""
 
 import os
 
-from tiler_app.main import DEFAULT_TILE_CACHE_MB, create_app
+from tiler_app.security import process_environment
+
+os.environ.update(process_environment())  # before any GDAL call of this process: no network, no VRT
+
+from tiler_app.main import DEFAULT_TILE_CACHE_MB, create_app  # noqa: E402
 
 app = create_app(os.environ["DEVSCORE_CATALOG"], basemap_url=os.environ.get("DEVSCORE_BASEMAP_URL"),
                  tile_cache_mb=int(os.environ.get("DEVSCORE_TILE_CACHE_MB", DEFAULT_TILE_CACHE_MB)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable
 
+import anyio
 import diskcache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,8 +37,9 @@ class TileCache:
         if scope["type"] != "http" or scope["method"] != "GET" or "/tiles/" not in scope["path"]:
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope["query_string"], self.version())
-        entry = self.store.get(key)
+        # the catalog's version (file stats) and the store (SQLite) are blocking I/O: off the event loop
+        key = (scope["path"], scope["query_string"], await anyio.to_thread.run_sync(self.version))
+        entry = await anyio.to_thread.run_sync(self.store.get, key)
         if entry is not None:
             headers, body = entry
             await send({"type": "http.response.start", "status": 200, "headers": [*headers, (CACHE_HEADER, b"hit")]})
@@ -56,7 +58,8 @@ class TileCache:
                 if not message.get("more_body", False):
                     body = b"".join(chunks)
                     if len(body) <= MAX_ENTRY_BYTES:
-                        self.store.set(key, (list(start.get("headers", [])), body))
+                        entry = (list(start.get("headers", [])), body)
+                        await anyio.to_thread.run_sync(self.store.set, key, entry)
             await send(message)
 
         await self.app(scope, receive, capture)

@@ -6,15 +6,19 @@ The path dependencies replace TiTiler's ``url=`` parameter: a request names a co
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from rasterio.crs import CRS
 from rio_tiler.colormap import cmap as default_cmap
-from titiler.core.dependencies import ColorMapParams, ImageRenderingParams
+from titiler.core.dependencies import ColorMapParams, CoordCRSParams, ImageRenderingParams
 
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 from publisher.errors import DevscoreError
+from tiler_app.limits import check_implied_pixels, feature_bounds, loads_body
+from tiler_app.security import parse_crs
 
 CollectionId = Annotated[str, Path(description="Collection id, e.g. devscore-scores", max_length=200)]
 ItemId = Annotated[str, Path(description="Item id, e.g. 48RVU-2023", max_length=200)]
@@ -73,26 +77,62 @@ ItemColorMap, ItemRendering = _with_render_defaults(item_render)
 YearColorMap, YearRendering = _with_render_defaults(collection_render)
 
 
-def valid_point(lon: float, lat: float) -> None:
-    """Reject a point outside WGS84's range before GDAL sees it."""
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+def _geographic(crs: CRS | None) -> bool:
+    return crs is None or crs.is_geographic
+
+
+def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(CoordCRSParams)) -> None:
+    """Reject a point outside WGS84's range (or not finite) before GDAL sees it."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise DevscoreError("point coordinates must be finite numbers")
+    if _geographic(coord_crs) and not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
         raise DevscoreError(f"point ({lon}, {lat}) is outside longitude -180..180, latitude -90..90")
 
 
-def valid_bbox(minx: float, miny: float, maxx: float, maxy: float) -> None:
-    """Reject a bbox that is inverted or outside WGS84's range."""
-    if not (-180.0 <= minx < maxx <= 180.0 and -90.0 <= miny < maxy <= 90.0):
+def valid_bbox(minx: float, miny: float, maxx: float, maxy: float,
+               coord_crs: CRS | None = Depends(CoordCRSParams)) -> tuple[float, float, float, float]:
+    """Reject a bbox that is inverted, not finite or (in WGS84) outside its range."""
+    box = (minx, miny, maxx, maxy)
+    ordered = all(math.isfinite(v) for v in box) and minx < maxx and miny < maxy
+    if not ordered or (_geographic(coord_crs) and not (-180.0 <= minx and maxx <= 180.0 and -90.0 <= miny and maxy <= 90.0)):
         raise DevscoreError(
-            f"bbox {minx},{miny},{maxx},{maxy} must be minx,miny,maxx,maxy in WGS84 with minx < maxx and miny < maxy"
+            f"bbox {minx},{miny},{maxx},{maxy} must be minx,miny,maxx,maxy with minx < maxx and miny < maxy"
+            " (in WGS84 unless coord_crs says otherwise)"
         )
+    return box
 
+
+def bbox_image_limits(request: Request, collection_id: CollectionId, item_id: ItemId,
+                      box=Depends(valid_bbox), coord_crs: CRS | None = Depends(CoordCRSParams),
+                      catalog=Depends(get_catalog)) -> None:
+    """Refuse a bbox image whose native-resolution read passes MAX_IMAGE_PIXELS."""
+    check_implied_pixels(box, coord_crs, catalog.item(collection_id, item_id).item, request)
+
+
+async def feature_body_limits(request: Request, collection_id: CollectionId, item_id: ItemId,
+                              catalog=Depends(get_catalog)) -> None:
+    """Refuse a feature body of more than MAX_FEATURES features, or one whose native read passes
+    MAX_IMAGE_PIXELS (the body is parsed again by TiTiler: FastAPI keeps the bytes)."""
+    body = loads_body(await request.body())
+    coord_crs = request.query_params.get("coord_crs")
+    crs = parse_crs(coord_crs) if coord_crs else None
+    item = catalog.item(collection_id, item_id).item
+    for bounds in feature_bounds(body):
+        check_implied_pixels(bounds, crs, item, request)
+
+
+_BBOX_IMAGES = [{"path": "/bbox/{minx},{miny},{maxx},{maxy}.{format}", "method": "GET"},
+                {"path": "/bbox/{minx},{miny},{maxx},{maxy}/{width}x{height}.{format}", "method": "GET"}]
+_FEATURES = [{"path": path, "method": "POST"} for path in
+             ("/feature", "/feature.{format}", "/feature/{width}x{height}.{format}", "/statistics")]
 
 #: TiTiler ``route_dependencies`` that check coordinates on the point and bbox routes of a factory.
 COORDINATE_CHECKS = [
     ([{"path": "/point/{lon},{lat}", "method": "GET"}, {"path": "/point/{lon},{lat}/assets", "method": "GET"}],
      [Depends(valid_point)]),
-    ([{"path": "/bbox/{minx},{miny},{maxx},{maxy}.{format}", "method": "GET"},
-      {"path": "/bbox/{minx},{miny},{maxx},{maxy}/{width}x{height}.{format}", "method": "GET"},
-      {"path": "/bbox/{minx},{miny},{maxx},{maxy}/assets", "method": "GET"}],
+    ([*_BBOX_IMAGES, {"path": "/bbox/{minx},{miny},{maxx},{maxy}/assets", "method": "GET"}],
      [Depends(valid_bbox)]),
 ]
+#: ``route_dependencies`` of the item factory: coordinates, and the pixel counts bbox and feature reads imply.
+ITEM_CHECKS = [*COORDINATE_CHECKS, (_BBOX_IMAGES, [Depends(bbox_image_limits)]),
+               (_FEATURES, [Depends(feature_body_limits)])]

@@ -12,33 +12,28 @@ Routes (all read the catalog only):
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 from pathlib import Path
 
 import morecantile
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from morecantile.defaults import TileMatrixSets
-from rio_tiler.errors import RioTilerError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
-from titiler.mosaic.errors import MOSAIC_STATUS_CODES
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
 from titiler.mosaic.factory import MosaicTilerFactory
 
 from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
-from catalog.reader import NotFoundError, StaticCatalog
+from catalog.reader import StaticCatalog
 from publisher import __version__
-from publisher.errors import DevscoreError
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
+    ITEM_CHECKS,
     ItemColorMap,
     ItemRendering,
     YearColorMap,
@@ -46,9 +41,13 @@ from tiler_app.dependencies import (
     item_score_path,
     year_mosaic_id,
 )
+from tiler_app.errors import install_error_handlers
+from tiler_app.http import CatalogFiles, HeadAsGet
+from tiler_app.limits import request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.page import mount_page
+from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
 log = logging.getLogger(__name__)
 
@@ -60,46 +59,6 @@ DEFAULT_TILE_CACHE_MB = 256
 
 ITEM_PREFIX = "/collections/{collection_id}/items/{item_id}"
 YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": message})
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """Bad input answers 4xx with one line; nothing a client sends produces a traceback."""
-    add_exception_handlers(app, {**DEFAULT_STATUS_CODES, **MOSAIC_STATUS_CODES})
-
-    @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(DevscoreError)
-    async def bad_request(request: Request, exc: DevscoreError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
-        return _error(422, f"invalid {where or 'request'}: {first.get('msg', 'bad value')}")
-
-    @app.exception_handler(IndexError)
-    async def index_error(request: Request, exc: IndexError) -> JSONResponse:
-        return _error(400, str(exc).splitlines()[0] if str(exc) else "index out of range")
-
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        return _error(400, str(exc).splitlines()[0] if str(exc) else "invalid value")
-
-    @app.exception_handler(RioTilerError)
-    async def tiler_error(request: Request, exc: RioTilerError) -> JSONResponse:
-        status = DEFAULT_STATUS_CODES.get(type(exc), 400)
-        return _error(status if status < 500 else 400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
 
 
 def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
@@ -117,11 +76,22 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     rendered tiles (0: render every request), kept in ``tile_cache_dir`` (workers given the same
     folder share it; a new temporary folder when None)."""
     catalog = StaticCatalog(catalog_dir)
+    store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if store is not None:  # a cache folder the app made itself goes with it
+            store.close()
+            if tile_cache_dir is None:
+                shutil.rmtree(store.directory, ignore_errors=True)
+
     app = FastAPI(
         title="devscore",
         version=__version__,
         description="Economic-development score layers: XYZ/WMTS tiles per item and per year, and the "
                     "static STAC catalog.",
+        lifespan=lifespan,
     )
     app.state.catalog = catalog
     app.state.basemap_url = basemap_url
@@ -133,10 +103,12 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         router_prefix=ITEM_PREFIX,
         supported_tms=SUPPORTED_TMS,
         extensions=[wmtsExtension(layer_identifier_provider=lambda path: Path(path).parent.name)],
-        route_dependencies=COORDINATE_CHECKS,
+        route_dependencies=ITEM_CHECKS,
+        environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
+    limits = [Depends(request_limits)]
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"], dependencies=limits)
 
     years = MosaicTilerFactory(
         backend=year_backend(catalog),
@@ -148,11 +120,13 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         supported_tms=SUPPORTED_TMS,
         extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda key: key.replace("/", "-"))],
         route_dependencies=COORDINATE_CHECKS,
+        environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
+    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
+    confine_crs_parameters(app)
 
-    app.mount("/catalog", StaticFiles(directory=catalog.root), name="catalog")
+    app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
         StaticCatalogBackend(catalog),
         files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
@@ -160,11 +134,12 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         collection_links=collection_links_for(catalog),
         mount_path="/stac",
     ))
-    if tile_cache_mb > 0:  # inside CORS, so every response gets the CORS headers of its own request
-        app.add_middleware(TileCache, version=catalog.version, store=open_store(tile_cache_dir, tile_cache_mb))
+    if store is not None:  # inside CORS, so every response gets the CORS headers of its own request
+        app.add_middleware(TileCache, version=catalog.version, store=store)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
-    _install_error_handlers(app)
+    app.add_middleware(HeadAsGet)
+    install_error_handlers(app)
 
     mount_page(app)
 

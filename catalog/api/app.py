@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import ItemCollectionUri, create_get_request_model, create_post_request_model, create_request_model
@@ -16,16 +15,12 @@ from stac_fastapi.types.config import ApiSettings
 
 from catalog.api.backend import SearchBackend, StaticCatalogBackend
 from catalog.api.client import CatalogClient, LinkHook
-from catalog.api.index import SearchError
+from catalog.api.errors import install_stac_error_handlers, json_object_body
 from catalog.reader import StaticCatalog
 from publisher import __version__
 
 
 DESCRIPTION = "Search the devscore catalog by date, bbox, ids and properties."
-
-
-def _search_error(request: Request, exc: SearchError) -> JSONResponse:
-    return JSONResponse(status_code=400, content={"code": "BadRequest", "description": str(exc)})
 
 
 def create_stac_api(
@@ -49,7 +44,8 @@ def create_stac_api(
     items_get = create_request_model("ItemCollectionURI", base_model=ItemCollectionUri,
                                      mixins=[TokenPaginationExtension().GET])
     api = StacApi(
-        app=FastAPI(title=title, version=__version__, openapi_url="/api", docs_url="/api.html"),
+        app=FastAPI(title=title, version=__version__, openapi_url="/api", docs_url="/api.html",
+                    dependencies=[Depends(json_object_body)]),
         settings=ApiSettings(stac_fastapi_title=title, stac_fastapi_landing_id="devscore",
                              stac_fastapi_description=DESCRIPTION, stac_fastapi_version=__version__),
         client=client,
@@ -60,7 +56,7 @@ def create_stac_api(
         title=title,
         api_version=__version__,
     )
-    api.app.add_exception_handler(SearchError, _search_error)
+    install_stac_error_handlers(api.app)
     api.app.state.router_prefix = mount_path  # stac-fastapi builds every link from it
     return api.app
 

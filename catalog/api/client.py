@@ -48,18 +48,20 @@ def _json_param(value: Any, name: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise SearchError(f"{name} is not valid JSON: {exc.msg}") from exc
+        raise SearchError(f"{name} is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError):  # integers past Python's digit limit, nesting too deep
+        raise SearchError(f"{name} holds a number too long or nesting too deep") from None
 
 
 def _bbox(value: Any) -> list[float] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            return [float(v) for v in value.split(",")]
-        except ValueError:
-            raise SearchError(f"bbox {value!r} must be comma-separated numbers") from None
-    return [float(v) for v in value]
+        value = value.split(",")
+    try:
+        return [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise SearchError(f"bbox {str(value)[:60]!r} must be comma-separated numbers") from None
 
 
 @attr.s

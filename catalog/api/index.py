@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from publisher.errors import DevscoreError
 
@@ -40,6 +42,14 @@ CREATE VIRTUAL TABLE items_bbox USING rtree (rid, minx, maxx, miny, maxy, +item 
 #: Operators of the STAC API query extension and their SQL.
 QUERY_OPERATORS = {"eq": "=", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 MAX_LIMIT = 10_000
+#: Largest paging offset a token may carry (SQLite integers are 64-bit; no catalog has this many items).
+MAX_OFFSET = 2**31
+#: Range of integers a ``query`` value may hold (SQLite's 64-bit integers).
+SQL_INT = (-(2**63), 2**63 - 1)
+#: Most values in ``ids``, ``collections`` or a query's ``in`` list (SQLite binds each as a variable).
+MAX_LIST_VALUES = 1000
+GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                  "GeometryCollection"}
 
 
 class SearchError(DevscoreError, ValueError):
@@ -108,6 +118,31 @@ def check_bbox(bbox: Sequence[float]) -> Sequence[float]:
     return bbox
 
 
+def geometry(value: Any) -> BaseGeometry:
+    """The shapely geometry of a GeoJSON geometry object, else SearchError naming the problem."""
+    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+        raise SearchError("intersects must be a GeoJSON geometry object (Point, Polygon, ...)")
+    try:
+        geom = shape(value)
+        bounds = geom.bounds
+    except Exception:  # shapely's errors for missing or malformed coordinates differ by type
+        raise SearchError(f"intersects is not a valid GeoJSON {value['type']}: check its coordinates") from None
+    if geom.is_empty or not all(math.isfinite(v) for v in bounds):
+        raise SearchError("intersects has no finite coordinates")
+    return geom
+
+
+def _query_value(name: str, value: Any) -> Any:
+    """A ``query`` operand SQLite can compare: a string, boolean, finite number or 64-bit integer."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return value
+    if isinstance(value, int) and SQL_INT[0] <= value <= SQL_INT[1]:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise SearchError(f"query value for {name[:40]!r} must be a string, boolean, finite number or 64-bit integer")
+
+
 def _encode_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
@@ -115,11 +150,11 @@ def _encode_token(offset: int) -> str:
 def _decode_token(token: str) -> int:
     try:
         kind, value = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if kind != "offset" or int(value) < 0:
+        if kind != "offset" or not value.isdigit() or len(value) > 12 or int(value) > MAX_OFFSET:
             raise ValueError
         return int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise SearchError(f"invalid paging token {token!r}") from None
+    except (ValueError, UnicodeError):
+        raise SearchError(f"invalid paging token {token[:40]!r}") from None
 
 
 @dataclass
@@ -188,13 +223,16 @@ class SQLiteIndex:
 
     def _where(self, q: SearchQuery) -> tuple[str, list[Any]]:
         clauses, params = [], []
+        for name, values in (("ids", q.ids), ("collections", q.collections)):
+            if values and len(values) > MAX_LIST_VALUES:
+                raise SearchError(f"{name} lists {len(values)} values, more than the limit of {MAX_LIST_VALUES}")
         if q.collections:
             clauses.append(f"collection IN ({','.join('?' * len(q.collections))})")
             params += list(q.collections)
         if q.ids:
             clauses.append(f"id IN ({','.join('?' * len(q.ids))})")
             params += list(q.ids)
-        spatial = q.bbox if q.bbox is not None else (shape(q.intersects).bounds if q.intersects else None)
+        spatial = q.bbox if q.bbox is not None else (geometry(q.intersects).bounds if q.intersects else None)
         if spatial is not None:
             rows = _bbox_rows(check_bbox(spatial) if q.bbox is not None else spatial)
             boxes = " OR ".join("(maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)" for _ in rows)
@@ -209,21 +247,23 @@ class SQLiteIndex:
             if end is not None:
                 clauses.append("start <= ?")
                 params.append(_epoch(end))
+        if q.query is not None and not isinstance(q.query, dict):
+            raise SearchError("query must be an object of property names to operators, e.g. {'eo:cloud_cover': {'lt': 5}}")
         for name, ops in (q.query or {}).items():
             if not isinstance(ops, dict):
-                raise SearchError(f"query for {name!r} must be an object of operators, e.g. {{'eq': 5}}")
+                raise SearchError(f"query for {name[:40]!r} must be an object of operators, e.g. {{'eq': 5}}")
             path = "$.properties." + json.dumps(name)
             for op, value in ops.items():
                 if op == "in":
-                    if not isinstance(value, list) or not value:
-                        raise SearchError(f"query operator 'in' on {name!r} needs a non-empty list")
+                    if not isinstance(value, list) or not value or len(value) > MAX_LIST_VALUES:
+                        raise SearchError(f"query operator 'in' on {name[:40]!r} needs a list of 1 to {MAX_LIST_VALUES} values")
                     clauses.append(f"json_extract(doc, ?) IN ({','.join('?' * len(value))})")
-                    params += [path, *value]
+                    params += [path, *(_query_value(name, v) for v in value)]
                 elif op in QUERY_OPERATORS:
                     clauses.append(f"json_extract(doc, ?) {QUERY_OPERATORS[op]} ?")
-                    params += [path, value]
+                    params += [path, _query_value(name, value)]
                 else:
-                    raise SearchError(f"unknown query operator {op!r} (use eq, neq, lt, lte, gt, gte, in)")
+                    raise SearchError(f"unknown query operator {op[:20]!r} (use eq, neq, lt, lte, gt, gte, in)")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def search(self, q: SearchQuery) -> SearchPage:
@@ -232,7 +272,7 @@ class SQLiteIndex:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
         offset = _decode_token(q.token) if q.token else 0
         where, params = self._where(q)
-        exact = shape(q.intersects) if q.intersects else None
+        exact = geometry(q.intersects) if q.intersects else None
         with self._lock:
             if exact is None:
                 matched = self._conn.execute(f"SELECT COUNT(*) FROM items{where}", params).fetchone()[0]

@@ -1,0 +1,171 @@
+"""The worst case the request limits allow (issue 8): a mix of the most expensive requests still accepted
+(1024 px tiles with buffers, 2048 px previews, bbox and feature images, full-granule statistics at
+max_size 2048, 16-feature statistics), sent by 8 concurrent clients to `uvicorn tiler_app.asgi:app
+--workers 2` with the tile cache off: peak RSS of the server, p50/p99 latency, errors. Plain 256 px
+tiles on the same server are the reference row."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import morecantile
+import numpy as np
+import psutil
+
+from bench.common import free_port, table
+from catalog.ingest import publish_table
+from publisher.scores import GranuleYear, scores_to_table
+from tiler_app import limits
+from tiler_app.security import process_environment
+
+CLIENTS = 8
+WORKERS = 2
+GOAL_RSS_MB = 1024
+ITEM = "/collections/devscore-scores/items/48RVU-2023"
+
+
+def _feature(west: float, south: float, size: float) -> dict:
+    ring = [[west, south], [west + size, south], [west + size, south + size], [west, south + size], [west, south]]
+    return {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+def _worst_requests(tiles: list[morecantile.Tile]) -> list[tuple[str, str, dict | None]]:
+    """(method, path, JSON body) of the costliest requests the limits accept."""
+    side = limits.MAX_IMAGE_SIDE
+    native = 0.2  # degrees: about 20 x 22 km, just under MAX_IMAGE_PIXELS at 10 m
+    collection = {"type": "FeatureCollection",
+                  "features": [_feature(104.0 + 0.05 * i, 30.0, 0.2) for i in range(limits.MAX_FEATURES)]}
+    requests = [
+        ("GET", f"{ITEM}/preview.png?max_size={side}", None),
+        ("GET", f"{ITEM}/statistics?max_size={side}&histogram_bins={limits.MAX_HISTOGRAM_BINS}", None),
+        ("GET", f"{ITEM}/bbox/103.9,29.7,105.1,30.8/{side}x{side}.tif", None),
+        ("GET", f"{ITEM}/bbox/104.0,30.0,{104.0 + native},{30.0 + native * 0.9}.tif", None),
+        ("POST", f"{ITEM}/feature/{side}x{side}.png", _feature(103.9, 29.7, 1.1)),
+        ("POST", f"{ITEM}/statistics?max_size={limits.MAX_COVERAGE_SIDE // limits.DEFAULT_COVER_SCALE}", collection),
+    ]
+    requests += [("GET", f"{ITEM}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?tilesize={limits.MAX_TILESIZE}"
+                         f"&buffer={limits.MAX_TILE_BUFFER}", None) for t in tiles]
+    return requests
+
+
+async def _load(base: str, requests: list, total: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(requests[i % len(requests)])
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            method, path, body = queue.get_nowait()
+            start = time.perf_counter()
+            response = await http.request(method, base + path, json=body)
+            latencies.append((time.perf_counter() - start) * 1000)
+            errors += response.status_code != 200
+
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=CLIENTS)) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
+        return time.perf_counter() - start, latencies, errors
+
+
+class _PeakRSS:
+    """Samples the RSS of a process tree (the uvicorn supervisor and its workers) in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.root, self.peak, self.peak_worker = psutil.Process(pid), 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                workers = [p.memory_info().rss for p in self.root.children(recursive=True)]
+                total = self.root.memory_info().rss + sum(workers)
+            except psutil.Error:
+                break
+            self.peak, self.peak_worker = max(self.peak, total), max(self.peak_worker, max(workers, default=0))
+            time.sleep(0.05)
+
+    def __enter__(self) -> "_PeakRSS":
+        self.peak = self.peak_worker = 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(quick: bool = False) -> str:
+    """Markdown section: requests/s, p50, p99, errors and peak server RSS for the worst mix and plain tiles."""
+    rounds = 1 if quick else 4
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        scores = np.random.default_rng(0).random((32, 32), dtype=np.float32)
+        granule = GranuleYear("48RVU", 2023, dt.datetime(2023, 4, 1, tzinfo=dt.timezone.utc), None, scores)
+        scores_to_table([granule]).to_csv(folder / "scores.csv", index=False)
+        publish_table(folder / "scores.csv", folder / "catalog", device="cpu", progress=False)
+        tms = morecantile.tms.get("WebMercatorQuad")
+        west, south, east, north = granule.grid.bbox
+        tiles = [t for z in (9, 11, 13) for t in tms.tiles(west + 0.1, south + 0.1, east - 0.1, north - 0.1, [z])]
+        rng = np.random.default_rng(1)
+        worst_tiles = [tiles[i] for i in rng.choice(len(tiles), 10, replace=False)]
+        worst = _worst_requests(worst_tiles)
+        plain = [("GET", f"{ITEM}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png", None) for t in tiles]
+        port = free_port()
+        env = dict(os.environ, **process_environment(), DEVSCORE_CATALOG=str(folder / "catalog"),
+                   DEVSCORE_TILE_CACHE_MB="0")  # the environment `devscore serve` gives its workers
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
+                                 "--workers", str(WORKERS), "--log-level", "warning"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            asyncio.run(_load(base, plain, len(plain)))  # warm both workers' GDAL caches and imports
+            rows, peaks = [], {}
+            for name, requests, total in (("worst allowed mix", worst, len(worst) * rounds),
+                                          ("plain 256 px tiles (reference)", plain, len(plain) * rounds)):
+                with _PeakRSS(proc.pid) as rss:
+                    elapsed, latencies, errors = asyncio.run(_load(base, requests, total))
+                peaks[name] = rss.peak / 2**20
+                rows.append([name, total, f"{total / elapsed:.1f}", f"{np.percentile(latencies, 50):.0f}",
+                             f"{np.percentile(latencies, 99):.0f}", errors, f"{rss.peak / 2**20:.0f}",
+                             f"{rss.peak_worker / 2**20:.0f}"])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    worst_peak = peaks["worst allowed mix"]
+    verdict = f"peak RSS < {GOAL_RSS_MB} MB with {WORKERS} workers: {'met' if worst_peak < GOAL_RSS_MB else 'missed'}"
+    return "\n".join([
+        f"### Worst-case request mix under the limits ({WORKERS} workers, {CLIENTS} concurrent clients, tile cache off)",
+        "",
+        table(["requests", "count", "req/s", "p50 ms", "p99 ms", "errors", "peak server RSS MB (all processes)",
+               "peak RSS MB (one worker)"], rows),
+        "",
+        f"Goal: {verdict} ({worst_peak:.0f} MB; {worst_peak / peaks['plain 256 px tiles (reference)']:.2f}x the "
+        f"plain-tile run). The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
+        f"bbox TIFF at {limits.MAX_IMAGE_SIDE} px, a native-resolution bbox just under MAX_IMAGE_PIXELS, a "
+        f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features (max_size x "
+        f"cover_scale = {limits.MAX_COVERAGE_SIDE}) and "
+        f"{limits.MAX_TILESIZE} px tiles with buffer {limits.MAX_TILE_BUFFER}, each sent {rounds} time(s). Before "
+        "the limits single requests reached 2 to 7.4 GB (issue 8). RSS sampled every 50 ms over the supervisor and "
+        "its workers; client and server share the machine's cores.",
+    ])

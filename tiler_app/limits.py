@@ -1,0 +1,176 @@
+"""Bounded cost per request: every parameter that scales memory or time is capped, and a request past a
+cap answers 400 naming the limit, before any pixel is read.
+
+Without caps, one request reaches gigabytes (``tilesize=16384``, ``statistics?max_size=0`` reads the
+granule at full resolution, a bbox image is read at the native 10 m unless a size is given). The
+limits hold for every route of the tile factories (a router dependency reads the query and path
+parameters); the bbox and feature routes also check the pixel count their area implies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import Request
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from shapely.geometry import shape
+
+from publisher.errors import DevscoreError
+from tiler_app.mosaic import MAXZOOM
+
+#: Largest ``tilesize`` (TileJSON templates ask for 512; 1024 is a HiDPI 512).
+MAX_TILESIZE = 1024
+#: Largest ``buffer`` and ``padding`` of a tile (pixels on each side).
+MAX_TILE_BUFFER = 64
+#: Largest width, height or ``max_size`` of a preview, bbox, feature or statistics read (pixels).
+MAX_IMAGE_SIDE = 2048
+#: Largest pixel count a bbox or feature read at native resolution may imply (no width/height/max_size).
+MAX_IMAGE_PIXELS = 2048 * 2048
+#: Band-math ``expression``: longest text and most operands (band names and numbers).
+MAX_EXPRESSION_CHARS = 256
+MAX_EXPRESSION_TERMS = 32
+#: Most ``histogram_bins`` (or bin edges), percentiles ``p`` and categories ``c`` of a statistics request.
+MAX_HISTOGRAM_BINS = 1024
+MAX_STATISTICS_VALUES = 100
+#: Statistics of a feature rasterize its coverage at ``cover_scale`` times the read's size: the largest
+#: side times cover_scale (TiTiler's default cover_scale is 10).
+MAX_COVERAGE_SIDE = 4096
+DEFAULT_COVER_SCALE = 10
+#: Most features in one POST feature or statistics body.
+MAX_FEATURES = 16
+#: GDAL's block cache per server process, in MB (set by ``tiler_app.security.process_environment``).
+GDAL_CACHE_MB = 128
+#: glibc malloc arenas per server process (``MALLOC_ARENA_MAX``).
+MALLOC_ARENAS = 2
+#: Deepest zoom per tile grid: the layers' max zoom (WebMercatorQuad z14 is ~10 m pixels, the granules'
+#: resolution; WGS1984Quad reaches ~10 m one level earlier).
+MAX_ZOOM = {"WebMercatorQuad": MAXZOOM, "WGS1984Quad": MAXZOOM - 1}
+
+_TERM = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?|\.\d+")
+
+
+def _ints(request: Request, name: str) -> list[int]:
+    """Integer values of query or path parameter ``name`` (values that are not integers are left to
+    FastAPI's validation)."""
+    values = request.query_params.getlist(name)
+    if name in request.path_params:
+        values.append(str(request.path_params[name]))
+    out = []
+    for value in values:
+        try:
+            out.append(int(float(value)))
+        except (ValueError, OverflowError):
+            if value.strip().lower() in ("inf", "+inf", "infinity"):
+                out.append(10**18)
+    return out
+
+
+def _within(request: Request, name: str, low: int, high: int, why: str = "") -> None:
+    for value in _ints(request, name):
+        if not low <= value <= high:
+            raise DevscoreError(f"{name} must be between {low} and {high}{why}, got {value}")
+
+
+def check_expression(expression: str) -> None:
+    """Refuse a band-math expression past MAX_EXPRESSION_CHARS or MAX_EXPRESSION_TERMS."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise DevscoreError(f"expression is {len(expression)} characters, more than the limit of {MAX_EXPRESSION_CHARS}")
+    terms = len(_TERM.findall(expression))
+    if terms > MAX_EXPRESSION_TERMS:
+        raise DevscoreError(f"expression has {terms} terms, more than the limit of {MAX_EXPRESSION_TERMS}")
+
+
+def request_limits(request: Request) -> None:
+    """Router dependency: the caps on tile size, zoom, buffers, image sizes, statistics and expressions."""
+    tms = request.path_params.get("tileMatrixSetId")
+    top = MAX_ZOOM.get(tms, MAXZOOM) if isinstance(tms, str) else MAXZOOM
+    why = f" (the layers' max zoom in {tms or 'WebMercatorQuad'} is {top})"
+    for name in ("z", "minzoom", "maxzoom"):
+        _within(request, name, 0, top, why)
+    for zooms in request.query_params.getlist("zooms"):  # WMTS: tileMatrixSetId::minzoom,maxzoom
+        grid, _, span = zooms.partition("::")
+        limit = MAX_ZOOM.get(grid, min(MAX_ZOOM.values()))
+        if any(not part.isdigit() or int(part) > limit for part in span.split(",") if part):
+            raise DevscoreError(f"zooms must be within 0..{limit}, the layers' max zoom in {grid[:30] or 'that grid'}")
+    _within(request, "tilesize", 1, MAX_TILESIZE, " (MAX_TILESIZE)")
+    for name in ("buffer", "padding"):
+        _within(request, name, 0, MAX_TILE_BUFFER, " (MAX_TILE_BUFFER)")
+    for name in ("width", "height"):
+        _within(request, name, 1, MAX_IMAGE_SIDE, " (MAX_IMAGE_SIDE)")
+    _within(request, "max_size", 1, MAX_IMAGE_SIDE, " pixels (MAX_IMAGE_SIDE; 0, full resolution, is refused)")
+    for expression in request.query_params.getlist("expression"):
+        check_expression(expression)
+    for bins in request.query_params.getlist("histogram_bins"):
+        parts = bins.split(",")
+        count = len(parts) if len(parts) > 1 else (int(parts[0]) if parts[0].isdigit() and len(parts[0]) < 10 else 0)
+        if count > MAX_HISTOGRAM_BINS or len(parts[0]) >= 10:
+            raise DevscoreError(f"histogram_bins asks for more than the limit of {MAX_HISTOGRAM_BINS} bins")
+    for name in ("p", "c"):
+        if len(request.query_params.getlist(name)) > MAX_STATISTICS_VALUES:
+            raise DevscoreError(f"more than {MAX_STATISTICS_VALUES} values of {name}")
+    _within(request, "p", 0, 100, " (percentiles)")
+
+
+def implied_pixels(bounds: tuple[float, float, float, float], bounds_crs: CRS, item: dict[str, Any]) -> float:
+    """Pixels of the item's native grid that ``bounds`` (in ``bounds_crs``) covers."""
+    props = item.get("properties", {})
+    code = props.get("proj:code") or (f"EPSG:{props['proj:epsg']}" if props.get("proj:epsg") else None)
+    transform = props.get("proj:transform")
+    if not code or not transform:
+        return 0.0
+    try:
+        left, bottom, right, top = transform_bounds(bounds_crs, CRS.from_user_input(code), *bounds, densify_pts=21)
+    except Exception:  # bounds PROJ cannot project onto the item's grid
+        return float("inf")
+    pixels = abs((right - left) / transform[0]) * abs((top - bottom) / transform[4])
+    return pixels if pixels == pixels else float("inf")
+
+
+def check_implied_pixels(bounds, bounds_crs: CRS | None, item: dict[str, Any], request: Request) -> None:
+    """Refuse a native-resolution read (no width, height or max_size) of more than MAX_IMAGE_PIXELS, and
+    (statistics) a coverage raster past MAX_COVERAGE_SIDE."""
+    params = request.query_params
+    sizes = [v for name in ("width", "height", "max_size") for v in _ints(request, name)]
+    if request.url.path.endswith("/statistics"):
+        cover = (_ints(request, "cover_scale") or [DEFAULT_COVER_SCALE])[0]
+        side = max(sizes) if sizes else implied_pixels(bounds, bounds_crs or CRS.from_epsg(4326), item) ** 0.5
+        if side * cover > MAX_COVERAGE_SIDE:
+            raise DevscoreError(f"statistics read {side:.0f} px per side times cover_scale {cover} passes the limit of "
+                                f"{MAX_COVERAGE_SIDE} (MAX_COVERAGE_SIDE): lower max_size or cover_scale")
+    if sizes or any(params.get(name) for name in ("width", "height", "max_size")) or "width" in request.path_params:
+        return
+    pixels = implied_pixels(bounds, bounds_crs or CRS.from_epsg(4326), item)
+    if pixels > MAX_IMAGE_PIXELS:
+        shown = "too many" if pixels == float("inf") else f"{pixels:.3g}"
+        raise DevscoreError(f"this area covers {shown} pixels at the native resolution, more than the limit of "
+                            f"{MAX_IMAGE_PIXELS} (MAX_IMAGE_PIXELS): give max_size, or width and height")
+
+
+def feature_bounds(body: Any) -> list[tuple[float, float, float, float]]:
+    """Bounds of each feature of a GeoJSON Feature or FeatureCollection body (DevscoreError if malformed)."""
+    if not isinstance(body, dict):
+        raise DevscoreError("the body must be a GeoJSON Feature or FeatureCollection")
+    features = body.get("features") if body.get("type") == "FeatureCollection" else [body]
+    if not isinstance(features, list) or not features:
+        raise DevscoreError("the body must be a GeoJSON Feature or a non-empty FeatureCollection")
+    if len(features) > MAX_FEATURES:
+        raise DevscoreError(f"{len(features)} features, more than the limit of {MAX_FEATURES} (MAX_FEATURES)")
+    out = []
+    for feature in features:
+        try:
+            geometry = shape(feature["geometry"])
+            out.append(tuple(float(v) for v in geometry.bounds))
+        except Exception:
+            raise DevscoreError("a feature's geometry is not valid GeoJSON") from None
+    return out
+
+
+def loads_body(raw: bytes) -> Any:
+    """The JSON of a request body (DevscoreError if it is not JSON)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise DevscoreError("the body is not valid JSON") from None

@@ -1,0 +1,96 @@
+"""What confines the server to its catalog: a strict CRS parser that never lets GDAL resolve a URL or a
+file, and the GDAL configuration that forbids network access, sidecar listing and VRTs.
+
+rasterio's ``CRS.from_user_input`` (what TiTiler's ``crs``/``coord_crs``/``dst_crs`` parameters call)
+fetches ``http://`` and ``/vsicurl/`` URLs and reads local files. Here a CRS parameter is parsed by a
+regular expression into an EPSG code (or CRS84) first, and only that code reaches PROJ's local
+database; anything else is refused with 400. The overrides replace TiTiler's own CRS dependencies
+through FastAPI's ``dependency_overrides`` and run in the threadpool, never on the event loop.
+"""
+
+
+import re
+from typing import Annotated, Optional
+
+from fastapi import FastAPI, Query
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+from titiler.core.dependencies import CoordCRSParams, CRSParams, DstCRSParams
+
+from publisher.errors import DevscoreError
+from tiler_app.limits import GDAL_CACHE_MB, MALLOC_ARENAS
+
+#: GDAL configuration of the server process and of every read (TiTiler's ``environment_dependency``):
+#: no HTTP at all (every libcurl request goes to a closed local port, /vsicurl/ allows no file name),
+#: no directory listing beside opened files, no Python in VRTs, no retries. ``GDAL_SKIP=VRT`` (TiTiler's
+#: SECURITY.md) is not set: rasterio's ``calculate_default_transform``, which rio-tiler calls for every
+#: reprojected bbox, preview or feature read, builds an in-memory VRT and fails without the driver;
+#: the server opens only the catalog's own COGs, so no VRT from outside reaches GDAL.
+GDAL_LOCKDOWN = {
+    "GDAL_HTTP_PROXY": "127.0.0.1:9",
+    "CPL_VSIL_CURL_ALLOWED_FILENAME": "/devscore-allows-no-remote-file",
+    "GDAL_HTTP_MAX_RETRY": "0",
+    "GDAL_HTTP_TIMEOUT": "1",
+    "GDAL_HTTP_CONNECTTIMEOUT": "1",
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_VRT_ENABLE_PYTHON": "NO",
+    "CPL_ALLOW_VSISTDIN": "NO",
+}
+
+
+
+def process_environment() -> dict[str, str]:
+    """Environment of a server process: GDAL_LOCKDOWN, GDAL's block cache bounded to GDAL_CACHE_MB (its
+    default, 5 % of RAM per process, is most of a worker's memory) and glibc's malloc arenas bounded to
+    MALLOC_ARENAS (one per threadpool thread otherwise; read when a process starts, so it holds for the
+    worker processes `devscore serve` starts)."""
+    return {**GDAL_LOCKDOWN, "GDAL_CACHEMAX": str(GDAL_CACHE_MB), "MALLOC_ARENA_MAX": str(MALLOC_ARENAS)}
+
+
+_EPSG = [
+    re.compile(r"(?:EPSG:)?(\d{1,6})", re.IGNORECASE),
+    re.compile(r"urn:ogc:def:crs:EPSG:[\d.]*:(\d{1,6})", re.IGNORECASE),
+    re.compile(r"https?://www\.opengis\.net/def/crs/EPSG/[\d.]+/(\d{1,6})", re.IGNORECASE),
+]
+_CRS84 = re.compile(r"OGC:CRS84|urn:ogc:def:crs:OGC:1\.3:CRS84|https?://www\.opengis\.net/def/crs/OGC/1\.3/CRS84",
+                    re.IGNORECASE)
+ACCEPTED_FORMS = "EPSG:XXXX, a bare EPSG code, urn:ogc:def:crs:EPSG::XXXX, http://www.opengis.net/def/crs/EPSG/0/XXXX or CRS84"
+
+
+def parse_crs(value: str) -> CRS:
+    """The CRS an EPSG code, EPSG:XXXX, OGC URN or OGC URI names (PROJ's local database only); anything
+    else, URLs and file paths included, raises DevscoreError (400) without reaching GDAL."""
+    text = value.strip()
+    if _CRS84.fullmatch(text):
+        return CRS.from_user_input("OGC:CRS84")
+    for pattern in _EPSG:
+        match = pattern.fullmatch(text)
+        if match:
+            try:
+                return CRS.from_epsg(int(match.group(1)))
+            except CRSError:
+                raise DevscoreError(f"unknown EPSG code {match.group(1)}") from None
+    raise DevscoreError(f"unsupported CRS {text[:40]!r}: give {ACCEPTED_FORMS}")
+
+
+def _crs_dependency(alias: str | None, description: str):
+    # no postponed annotations in this module: FastAPI reads this signature at run time
+    def dependency(crs: Annotated[Optional[str], Query(alias=alias, description=description, max_length=200)] = None
+                   ) -> Optional[CRS]:
+        return parse_crs(crs) if crs else None
+
+    dependency.__doc__ = f"{description} (EPSG codes and OGC names only)."
+    return dependency
+
+
+#: TiTiler's CRS dependencies and their strict replacements.
+CRS_OVERRIDES = {
+    CRSParams: _crs_dependency(None, "Coordinate Reference System."),
+    CoordCRSParams: _crs_dependency("coord_crs", "Coordinate Reference System of the input coords (EPSG:4326)."),
+    DstCRSParams: _crs_dependency("dst_crs", "Output Coordinate Reference System."),
+}
+
+
+def confine_crs_parameters(app: FastAPI) -> None:
+    """Replace TiTiler's CRS parameters on every route of ``app`` by the strict parser."""
+    app.dependency_overrides.update(CRS_OVERRIDES)
