@@ -164,7 +164,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 
 def _key(values: np.ndarray, factor: np.uint32, seed: int = 0) -> np.ndarray:
-    """Cell indices (non-negative whole numbers below 2**32) as uint32 hash keys."""
+    """Cell indices as uint32 hash keys: non-negative ``values`` below 2**32, truncated (floored)."""
     with np.errstate(over="ignore"):
         return values.astype(np.uint32) * factor + np.uint32(seed & 0xFFFFFFFF) * _M3
 
@@ -212,10 +212,10 @@ def _fields(truth: np.ndarray, style: np.ndarray, x_m: np.ndarray, y_m: np.ndarr
     pick = lambda a: np.where(first, a[0], np.where(second, a[1], a[2]))  # noqa: E731
     u = pick([(x_m / w).astype(np.float32) for w, _ in FIELD_PATTERNS])
     v = pick([(y_m / h).astype(np.float32) for _, h in FIELD_PATTERNS])
-    large = _mix(_key(np.floor(v), _M1, seed) + _key(np.floor(u), _M2) + _key(pattern, _M3))
+    large = _mix(_key(v, _M1, seed) + _key(u, _M2) + _key(pattern, _M3))  # (the keys truncate: floor)
     split = np.clip(0.1 + 1.6 * truth, 0.0, 1.0)
     scale = np.exp2((large < split).astype(np.float32) + (_frac(large, 37.0) < split))
-    return _mix(_key(np.floor(v * scale), _M1, seed + 1) + _key(np.floor(u * scale), _M2) + _key(scale, _M3)), pattern
+    return _mix(_key(v * scale, _M1, seed + 1) + _key(u * scale, _M2) + _key(scale, _M3)), pattern
 
 
 def _roads(truth: np.ndarray, land: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, pixel_m: float,
@@ -270,7 +270,7 @@ def render_ground(fields: GroundFields, row0: int, nrows: int) -> np.ndarray:
 
     # fields: a colour and brightness per field, the colours drawn from the region's pattern
     field, pattern = _fields(truth, style, x_m[None, :], y_m[:, None], seed + 7)
-    cls = (np.floor(_frac(field, 977.0) * 5).astype(np.intp) + pattern).astype(np.uint8)
+    cls = ((_frac(field, 977.0) * 5).astype(np.uint8) + pattern.astype(np.uint8))
     bright = 0.86 + 0.2 * _frac(field, 313.0) + 0.08 * grain
     # settlements: house-sized blocks, yards and trees inside the settled area, roofs on a share of it;
     # a roof colour per estate (~120 m), from the region's palette; apartment slabs in urban estates
@@ -288,12 +288,13 @@ def render_ground(fields: GroundFields, row0: int, nrows: int) -> np.ndarray:
         slab = np.where(_frac(estate, 17.0) < 0.5, rows_ew, rows_ns)
     else:  # slabs finer than a pixel: the same share, dithered
         slab = _frac(block, 17.0) < 0.5
-    draw = np.where(_frac(block, 53.0) < 0.15, _frac(block, 7919.0), _frac(estate, 7919.0))
-    accent = GREY_ROOFS + np.floor(style * 8).astype(np.intp) % (len(ROOF_COLOURS) - GREY_ROOFS)
-    roof = ROOF0 + np.where(draw < ACCENT_SHARE, accent, np.floor(_frac(draw, 3.0) * GREY_ROOFS).astype(np.intp))
+    own = _frac(block, 7919.0)
+    draw = np.where(_frac(block, 53.0) < 0.15, own, _frac(estate, 7919.0))
+    accent = np.uint8(ROOF0 + GREY_ROOFS) + (style * 8).astype(np.uint8) % np.uint8(len(ROOF_COLOURS) - GREY_ROOFS)
+    roof = np.where(draw < ACCENT_SHARE, accent, np.uint8(ROOF0) + (_frac(draw, 3.0) * GREY_ROOFS).astype(np.uint8))
     # urban estates: slabs of one concrete colour (few blue-roofed works), paving or trees between them
-    concrete = CONCRETE0 + np.minimum(np.floor(draw * 4.4).astype(np.intp), len(CONCRETE_COLOURS) - 1)
-    village = np.where(roofed, roof, np.where(yard, YARD0 + (_frac(block, 7919.0) < 0.5), cls))
+    concrete = np.uint8(CONCRETE0) + np.minimum((draw * 4.4).astype(np.uint8), np.uint8(len(CONCRETE_COLOURS) - 1))
+    village = np.where(roofed, roof, np.where(yard, np.uint8(YARD0) + (own < 0.5), cls))
     town = np.where(slab & yard, concrete, np.where(roofed, PAVING, np.where(yard, YARD0, cls)))
     cls = np.where(urban, town, village).astype(np.uint8)
     roofed = np.where(urban, (slab & yard) | roofed, roofed)
