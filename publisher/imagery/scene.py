@@ -375,7 +375,8 @@ def apply_look(ground: np.ndarray, sky: Sky, lattice: Lattice, row0: int) -> tup
     nrows = ground.shape[0]
     cover = lattice.upsample(sky.cover, row0, nrows)
     cloud = cover >= sky.threshold
-    opacity = (np.clip((cover - sky.threshold) / 0.05 + 0.6, 0.0, 1.0) * cloud)[..., None]
+    # at least 85 % opaque: every cloud pixel is cloud-like (bright, grey), as the chip flags judge it
+    opacity = (np.clip((cover - sky.threshold) / 0.05 + 0.85, 0.0, 1.0) * cloud)[..., None]
     rgb = ground * (1 - opacity) + CLOUD_BRIGHTNESS * opacity
     out = np.clip(np.rint(rgb), 1, 255).astype(np.uint8)
     rows, cols = np.arange(row0, row0 + nrows)[:, None], np.arange(width)[None, :]
