@@ -1,0 +1,1 @@
+"""Ranking: chip categories, clusters, VLM partial order graphs of clusters and their aggregation."""
