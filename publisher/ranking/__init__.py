@@ -1,1 +1,1 @@
-"""Ranking: chip categories, clusters, VLM partial order graphs of clusters and their aggregation."""
+"""Stages 1 and 2 of the method: chip categories and clusters, VLM scores, POGs and their aggregation."""
