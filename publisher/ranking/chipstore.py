@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -97,10 +95,8 @@ def chip_png(chip: np.ndarray) -> bytes:
 
 
 def thumbnails(chips: np.ndarray, size: int = THUMB) -> np.ndarray:
-    """(n, size, size, 3) uint8 antialiased thumbnails of (n, s, s, 3) uint8 chips."""
-    out = []
-    for i in range(0, len(chips), 256):
-        x = torch.from_numpy(np.ascontiguousarray(chips[i:i + 256])).permute(0, 3, 1, 2).float()
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out.append(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(out)
+    """(n, size, size, 3) uint8 antialiased (PIL bilinear) thumbnails of (n, s, s, 3) uint8 chips."""
+    out = np.empty((len(chips), size, size, 3), np.uint8)
+    for i, chip in enumerate(chips):
+        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(chip)).resize((size, size), Image.BILINEAR))
+    return out

@@ -45,11 +45,14 @@ import click
 @click.option("--calls", type=click.IntRange(1), default=3, show_default=True, help="VLM calls per image, averaged.")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
               help="VLM answer cache folder (default: <out>/.vlm-cache); a re-run costs no calls.")
+@click.option("--prompts", type=click.Path(path_type=Path),
+              help="TOML file with `score = \"...\"` and/or `category = \"...\"` replacing METHOD.md's prompts.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int, category_sample: int, k_min: int,
          k_max: int, features: str, epochs: int, deepcluster_rounds: int, weights: Path | None, levels: int,
          weighting: str | None, seed: int, vlm_base_url: str | None, vlm_model: str | None, vlm_api_key: str | None,
-         structured: bool, concurrency: int, calls: int, cache_dir: Path | None, progress: bool) -> None:
+         structured: bool, concurrency: int, calls: int, cache_dir: Path | None, prompts: Path | None,
+         progress: bool) -> None:
     """Rank the chips' clusters by development: categories, clusters, M POGs and their aggregate.
 
     Usable chips (neither blank nor cloudy) of every granule-year in --chips are categorised
@@ -73,23 +76,19 @@ def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int,
     if ranker == "vlm":
         from publisher.ranking.vlm import VLMClient, VLMConfig
 
-        if not vlm_base_url or not vlm_model:
-            raise click.UsageError("--ranker vlm needs --vlm-base-url and --vlm-model (or DEVSCORE_VLM_BASE_URL, "
-                                   "DEVSCORE_VLM_MODEL); --ranker heuristic runs without a VLM")
-        config = VLMConfig(base_url=vlm_base_url, model=vlm_model, api_key=vlm_api_key, structured=structured,
-                           concurrency=concurrency, calls=calls, cache_dir=cache_dir or out / ".vlm-cache")
-        chosen = VLMRanker(VLMClient(config))
+        config = VLMConfig.from_env(base_url=vlm_base_url, model=vlm_model, api_key=vlm_api_key, structured=structured,
+                                    concurrency=concurrency, calls_per_image=calls, prompts_file=prompts,
+                                    cache_dir=cache_dir or out / ".vlm-cache")
+        chosen = VLMRanker(VLMClient(config, progress=progress))
     elif ranker == "file":
         chosen = FileRanker(path=pog_file)
     else:
         chosen = HeuristicRanker()
         click.echo("heuristic ranker: categories and development from pixel indices, no VLM asked", err=True)
-    try:
-        ranking = run_rank(chips_dir, chosen, options)
-    finally:
-        if ranker == "vlm":
-            click.echo(f"VLM: {chosen.client.stats.summary()}", err=True)
+    ranking = run_rank(chips_dir, chosen, options)
     write_ranking(ranking, out)
+    if ranker == "vlm":
+        click.echo(chosen.client.stats.summary())
     result = ranking.result
     click.echo(f"{len(ranking.store)} chips ({ranking.store.flagged} flagged left out) of "
                f"{len(ranking.store.files)} granule-year(s) -> {ranking.n_clusters} clusters "

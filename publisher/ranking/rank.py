@@ -12,17 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text
-from publisher.ranking import backbone as bb
 from publisher.ranking.chipstore import THUMB, ChipStore
 from publisher.ranking.clusters import CATEGORIES, CategoryClusters, cluster_category, global_ids
 from publisher.ranking.indices import chip_indices, index_features
 from publisher.ranking.plots import contact_sheet, silhouette_plot
-from publisher.ranking.pog import aggregate
+from publisher.ranking.aggregate import aggregate
 from publisher.ranking.rankers import Ranker, RankingError
 
 log = logging.getLogger(__name__)
@@ -74,20 +72,24 @@ def run_rank(chips_dir: str | Path, ranker: Ranker, options: RankOptions) -> Ran
     features = options.features if options.features != "auto" else ("resnet" if ranker.name == "vlm" else "indices")
     if features not in ("resnet", "indices"):
         raise RankingError(f"unknown feature kind {features!r} (resnet, indices or auto)")
-    inputs = bb.to_input(store.thumbs, THUMB)
-    backbone = bb.build_backbone(options.weights, seed=options.seed) if features == "resnet" or ranker.name == "vlm" else None
-
+    if options.deepcluster_rounds and features != "resnet":
+        raise RankingError("--deepcluster-rounds retrains the ResNet-18 features: it needs --features resnet")
     sample = np.sort(rng.choice(len(store), size=min(options.category_sample, len(store)), replace=False))
-    shares = ranker.category_shares(store, sample)
-    if shares is None:
-        category = ranker.categories(store)
-    else:
-        category = _classify(backbone, inputs, sample, shares, options)
+    shares = ranker.category_shares(store, sample)  # first, so that a bad endpoint fails before any training
+    backbone = inputs = None
+    if features == "resnet" or shares is not None:  # torch only where a network is used
+        from publisher.ranking import backbone as bb
+
+        inputs = bb.to_input(store.thumbs, THUMB)
+        backbone = bb.build_backbone(options.weights, seed=options.seed)
+    category = ranker.categories(store) if shares is None else _classify(backbone, inputs, sample, shares, options)
     counts = {name: int((category == i).sum()) for i, name in enumerate(CATEGORIES)}
     log.info("categories: %s", counts)
 
     per_category, cluster, distance = _cluster(store, category, backbone, inputs, features, options)
     for round_ in range(options.deepcluster_rounds):
+        import torch
+
         targets = torch.nn.functional.one_hot(torch.from_numpy(cluster), int(cluster.max()) + 1).float()
         bb.fit_head(backbone, inputs, targets, options.epochs, seed=options.seed + 1 + round_,
                     desc=f"DeepCluster round {round_ + 1}")
@@ -97,7 +99,9 @@ def run_rank(chips_dir: str | Path, ranker: Ranker, options: RankOptions) -> Ran
 
     pogs = ranker.pogs(store, cluster, n_clusters, options.pogs, rng, options.tie_window)
     kwargs = {"weighting": options.weighting} if options.weighting else {}
-    result = aggregate(pogs, n_clusters, levels=options.levels, **kwargs)
+    # a person's POG is the final word: its levels are kept as they are, not regrouped
+    levels = len(pogs[0].levels) if ranker.name == "file" else options.levels
+    result = aggregate(pogs, n_clusters, levels=levels, **kwargs)
     provenance = {
         "ranker": ranker.name,
         "chips_fingerprint": store.fingerprint,
@@ -110,14 +114,19 @@ def run_rank(chips_dir: str | Path, ranker: Ranker, options: RankOptions) -> Ran
         "weights": str(options.weights) if options.weights else None,
         **ranker.provenance(),
         "options": {k: v for k, v in asdict(options).items() if k != "progress"},
+        "aggregation": {"weighting": result.weighting, "levels": int(result.level_of.max()) + 1,
+                        "iterations": result.iterations, "converged": result.converged},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "software_version": __version__,
     }
     return Ranking(store, category, cluster, distance, per_category, pogs, result, features, provenance)
 
 
-def _classify(backbone, inputs: torch.Tensor, sample: np.ndarray, shares: np.ndarray, options: RankOptions) -> np.ndarray:
+def _classify(backbone, inputs, sample: np.ndarray, shares: np.ndarray, options: RankOptions) -> np.ndarray:
     """Train the ResNet-18 on the sample's soft category labels; the category of every chip."""
+    import torch
+
+    from publisher.ranking import backbone as bb
     answered = np.isfinite(shares).all(axis=1)
     totals = shares[answered].sum(axis=1, keepdims=True)
     labels = shares[answered] / np.where(totals > 0, totals, 1.0)
@@ -131,10 +140,12 @@ def _classify(backbone, inputs: torch.Tensor, sample: np.ndarray, shares: np.nda
     return bb.predict(backbone, head, inputs).argmax(axis=1)
 
 
-def _cluster(store: ChipStore, category: np.ndarray, backbone, inputs: torch.Tensor, features: str,
+def _cluster(store: ChipStore, category: np.ndarray, backbone, inputs, features: str,
              options: RankOptions) -> tuple[list[CategoryClusters], np.ndarray, np.ndarray]:
     """K-means within each category on ResNet-18 or index features; global ids and distances."""
     if features == "resnet":
+        from publisher.ranking import backbone as bb
+
         vectors, whitened = bb.embed(backbone, inputs), True
     else:
         vectors, whitened = index_features(store.indices), False
@@ -177,16 +188,9 @@ def write_ranking(ranking: Ranking, out: str | Path) -> Path:
         "levels": [[int(c) for c in np.flatnonzero(level_of == i)] for i in range(n_levels)],
         "targets": {str(c): float(targets[c]) for c in range(ranking.n_clusters)},
         "consensus": [float(v) for v in np.asarray(result.consensus)],
-        "weighting": ranking.provenance["options"]["weighting"] or _default_weighting(),
+        "weighting": result.weighting,
         "chips_fingerprint": store.fingerprint,
     }
     atomic_write_text(out / "targets.json", json.dumps(document, indent=1) + "\n")
     atomic_write_text(out / "provenance.json", json.dumps(ranking.provenance, indent=1, default=str) + "\n")
     return out
-
-
-def _default_weighting() -> str:
-    """The weighting aggregate() uses when none is given."""
-    import inspect
-
-    return inspect.signature(aggregate).parameters["weighting"].default

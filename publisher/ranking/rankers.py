@@ -7,14 +7,17 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from publisher.errors import DevscoreError
 from publisher.ranking.chipstore import ChipStore
 from publisher.ranking.indices import heuristic_categories, heuristic_development
-from publisher.ranking.pog import POG
+from publisher.ranking.pog import POG, POGError
+
+if TYPE_CHECKING:
+    from publisher.ranking.vlm import VLMClient
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +91,10 @@ class FileRanker(HeuristicRanker):
             text = Path(self.path).read_text(encoding="utf-8")
         except OSError as exc:
             raise RankingError(f"cannot read POG file {self.path}: {exc.strerror}") from None
-        pog = POG.parse(text)
-        ids = set(pog.clusters())
-        if ids != set(range(n_clusters)):
-            missing, unknown = sorted(set(range(n_clusters)) - ids), sorted(ids - set(range(n_clusters)))
-            raise RankingError(f"POG file {self.path} does not fit the {n_clusters} clusters (0..{n_clusters - 1}):"
-                               + (f" missing {missing}" if missing else "") + (f" unknown {unknown}" if unknown else ""))
-        return [pog]
+        try:
+            return [POG.parse(text, n_clusters=n_clusters)]
+        except POGError as exc:
+            raise POGError(f"POG file {self.path} (over the {n_clusters} clusters 0..{n_clusters - 1}): {exc}") from None
 
     def provenance(self) -> dict:
         digest = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
@@ -107,7 +107,7 @@ class FileRanker(HeuristicRanker):
 class VLMRanker:
     """A vision-language model behind an OpenAI-compatible API (publisher.ranking.vlm.VLMClient)."""
 
-    client: object
+    client: "VLMClient"
     name: str = "vlm"
     answered: dict = field(default_factory=dict)
 
@@ -149,22 +149,11 @@ class VLMRanker:
         return [POG.from_scores({c: scores[(i, c)] for c in range(n_clusters)}, tie_window=tie_window) for i in range(m)]
 
     def _summary(self) -> str:
-        return str(self.client.stats.summary())
+        return self.client.stats.summary()
 
     def provenance(self) -> dict:
-        config = self.client.config
-        stats = self.client.stats
-        return {"model": config.model, "endpoint_host": _host(config.base_url),
-                "prompt_sha256": self.client.prompt_hashes() if hasattr(self.client, "prompt_hashes") else None,
-                "calls": getattr(stats, "calls", None), "vlm_summary": stats.summary(),
+        config, stats = self.client.config, self.client.stats
+        return {"model": config.model, "endpoint_host": config.endpoint_host, "prompt_sha256": config.prompts.sha256(),
+                "calls": stats.calls, "calls_cached": stats.cached, "calls_per_image": config.calls_per_image,
+                "structured": config.structured, "vlm_summary": stats.summary(),
                 "answered": {k: {"answered": a, "asked": n} for k, (a, n) in self.answered.items()}}
-
-
-def _host(url: str | None) -> str | None:
-    """Host (and port) of an endpoint URL, never its credentials or path."""
-    from urllib.parse import urlsplit
-
-    if not url:
-        return None
-    parts = urlsplit(url)
-    return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else None
