@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "synth": "publisher.imagery.cli:synth",
     "acquire": "publisher.imagery.acquire_cli:acquire",
     "chips": "publisher.imagery.acquire_cli:chips",
+    "pog": "publisher.ranking.pog_cli:pog",
 }
 
 
