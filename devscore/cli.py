@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "acquire": "publisher.imagery.acquire_cli:acquire",
     "chips": "publisher.imagery.acquire_cli:chips",
     "rank": "publisher.ranking.cli:rank",
+    "pog": "publisher.ranking.pog_cli:pog",
 }
 
 

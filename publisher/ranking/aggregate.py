@@ -39,10 +39,11 @@ class Aggregate:
 
 
 def rank_matrix(pogs: Sequence[POG], n_clusters: int) -> np.ndarray:
-    """(M, N) fractional ranks, one row per POG; every POG must rank every cluster 0..N-1."""
+    """(M, N) fractional ranks, one row per POG (Fortran order, the layout :func:`consensus_ranks`
+    streams); every POG must rank every cluster 0..N-1."""
     if not pogs:
         raise POGError("no POGs to aggregate")
-    rows = np.empty((len(pogs), n_clusters))
+    rows = np.empty((len(pogs), n_clusters), order="F")
     for m, pog in enumerate(pogs):
         if pog.n_clusters != n_clusters:
             raise POGError(f"POG {m + 1} orders {pog.n_clusters} clusters, expected {n_clusters}")
@@ -77,13 +78,15 @@ def consensus_ranks(
     """
     if weighting not in WEIGHTINGS:
         raise DevscoreError(f"unknown weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}")
-    ranks = np.ascontiguousarray(ranks, dtype=np.float64)
+    # clusters x POGs, C-contiguous: both matrix-vector products stream it once. Free for the
+    # Fortran-ordered matrix rank_matrix() builds; a copy for a C-ordered one.
+    by_cluster = np.ascontiguousarray(np.asarray(ranks, dtype=np.float64).T)
     inv_s2 = 1.0 / (sigma * sigma)
     with _single_thread_blas():  # memory-bound matrix-vector products: extra BLAS threads only contend
-        row_sq = np.einsum("ij,ij->i", ranks, ranks)
-        current = np.full(len(ranks), 1.0 / len(ranks)) @ ranks
+        row_sq = np.einsum("ij,ij->j", by_cluster, by_cluster)
+        current = by_cluster @ np.full(by_cluster.shape[1], 1.0 / by_cluster.shape[1])
         for iteration in range(1, max_iter + 1):
-            d2 = ranks @ current
+            d2 = current @ by_cluster
             d2 *= -2.0
             d2 += row_sq
             d2 += current @ current
@@ -100,7 +103,7 @@ def consensus_ranks(
             if total <= 0.0:
                 return current, iteration, True
             alpha /= total
-            new = alpha @ ranks
+            new = by_cluster @ alpha
             step = float(np.linalg.norm(new - current))
             current = new
             if step < epsilon:
