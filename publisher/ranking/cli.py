@@ -16,7 +16,8 @@ import click
               help="vlm: a vision-language model over an OpenAI-compatible API; file: a POG written by a person "
                    "(--pog); heuristic: offline stand-in ranking by pixel indices (no VLM).")
 @click.option("--pog", "pog_file", type=click.Path(path_type=Path),
-              help="With --ranker file: the POG, as `0>1>2=3` or one relation a line (`1<0`, `4=3=6`).")
+              help="With --ranker file: the POG, as `0>1>2=3` or one relation a line (`1<0`, `4=3=6`), over the "
+                   "clusters the heuristic ranker makes with the same --seed and --k-min/--k-max (see its contact sheets).")
 @click.option("--pogs", "m", type=click.IntRange(1), default=10, show_default=True,
               help="POGs to draw, each from other sample chips, before aggregating them.")
 @click.option("--category-sample", type=click.IntRange(2), default=200, show_default=True,
@@ -28,6 +29,8 @@ import click
                    "ranker, indices for heuristic and file.")
 @click.option("--epochs", type=click.IntRange(1), default=8, show_default=True,
               help="Training epochs of the category classifier and of each DeepCluster round.")
+@click.option("--input-size", type=click.IntRange(16, 64), default=64, show_default=True,
+              help="Side in pixels of the ResNet-18 input (chips are kept as 64 px thumbnails; smaller is faster).")
 @click.option("--deepcluster-rounds", type=click.IntRange(0), default=0, show_default=True,
               help="Retrain the backbone on the cluster pseudo-labels and recluster, this many times.")
 @click.option("--weights", type=click.Path(path_type=Path),
@@ -49,7 +52,7 @@ import click
               help="TOML file with `score = \"...\"` and/or `category = \"...\"` replacing METHOD.md's prompts.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int, category_sample: int, k_min: int,
-         k_max: int, features: str, epochs: int, deepcluster_rounds: int, weights: Path | None, levels: int,
+         k_max: int, features: str, epochs: int, input_size: int, deepcluster_rounds: int, weights: Path | None, levels: int,
          weighting: str | None, seed: int, vlm_base_url: str | None, vlm_model: str | None, vlm_api_key: str | None,
          structured: bool, concurrency: int, calls: int, cache_dir: Path | None, prompts: Path | None,
          progress: bool) -> None:
@@ -70,7 +73,7 @@ def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int,
     if pog_file is not None and ranker != "file":
         raise click.UsageError("--pog is only read with --ranker file")
     options = RankOptions(pogs=1 if ranker == "file" else m, seed=seed, category_sample=category_sample, k_min=k_min,
-                          k_max=k_max, features=features, epochs=epochs, deepcluster_rounds=deepcluster_rounds,
+                          k_max=k_max, features=features, epochs=epochs, input_size=input_size, deepcluster_rounds=deepcluster_rounds,
                           weights=str(weights) if weights else None, levels=levels, weighting=weighting,
                           progress=progress)
     if ranker == "vlm":
@@ -84,11 +87,12 @@ def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int,
         chosen = FileRanker(path=pog_file)
     else:
         chosen = HeuristicRanker()
-        click.echo("heuristic ranker: categories and development from pixel indices, no VLM asked", err=True)
     ranking = run_rank(chips_dir, chosen, options)
     write_ranking(ranking, out)
     if ranker == "vlm":
         click.echo(chosen.client.stats.summary())
+    elif ranker == "heuristic":
+        click.echo("heuristic ranker: categories and development from pixel indices (offline stand-in), no VLM asked")
     result = ranking.result
     click.echo(f"{len(ranking.store)} chips ({ranking.store.flagged} flagged left out) of "
                f"{len(ranking.store.files)} granule-year(s) -> {ranking.n_clusters} clusters "

@@ -37,6 +37,7 @@ class RankOptions:
     k_max: int = 20
     features: str = "auto"  # resnet | indices | auto (resnet for the VLM, indices otherwise)
     epochs: int = 8
+    input_size: int = THUMB  # side of the network's input (64 px on a CPU; larger on a GPU)
     deepcluster_rounds: int = 0
     weights: str | None = None
     levels: int = 7
@@ -80,7 +81,7 @@ def run_rank(chips_dir: str | Path, ranker: Ranker, options: RankOptions) -> Ran
     if features == "resnet" or shares is not None:  # torch only where a network is used
         from publisher.ranking import backbone as bb
 
-        inputs = bb.to_input(store.thumbs, THUMB)
+        inputs = bb.to_input(store.thumbs, options.input_size)
         backbone = bb.build_backbone(options.weights, seed=options.seed)
     category = ranker.categories(store) if shares is None else _classify(backbone, inputs, sample, shares, options)
     counts = {name: int((category == i).sum()) for i, name in enumerate(CATEGORIES)}

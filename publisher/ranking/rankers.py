@@ -86,18 +86,25 @@ class FileRanker(HeuristicRanker):
     path: Path = Path()
     name: str = "file"
 
+    def __post_init__(self) -> None:
+        """Read and parse the file before any work, so a malformed POG fails at once."""
+        try:
+            self.text = Path(self.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RankingError(f"cannot read POG file {self.path}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            POG.parse(self.text)
+        except POGError as exc:
+            raise POGError(f"POG file {self.path}: {exc}") from None
+
     def pogs(self, store, cluster, n_clusters, m, rng, tie_window):
         try:
-            text = Path(self.path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RankingError(f"cannot read POG file {self.path}: {exc.strerror}") from None
-        try:
-            return [POG.parse(text, n_clusters=n_clusters)]
+            return [POG.parse(self.text, n_clusters=n_clusters)]
         except POGError as exc:
             raise POGError(f"POG file {self.path} (over the {n_clusters} clusters 0..{n_clusters - 1}): {exc}") from None
 
     def provenance(self) -> dict:
-        digest = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        digest = hashlib.sha256(self.text.encode()).hexdigest()
         return {"model": None, "endpoint_host": None, "prompt_sha256": None, "calls": 0,
                 "pog_file": str(self.path), "pog_file_sha256": digest,
                 "note": "POG written by a person; clusters from the heuristic ranker's pixel indices"}
