@@ -55,6 +55,9 @@ class ChipStore:
         for number, chip_file in enumerate(tqdm(files, desc="reading chips", unit="granule-year", disable=not progress)):
             chip_set = chip_file.load()
             usable = np.flatnonzero(chip_set.flags == OK)
+            values = index_func(chip_set.chips[usable])
+            finite = np.isfinite(values).all(axis=1)  # no clear pixel at all: nothing to measure, left out
+            usable, values = usable[finite], values[finite]
             flagged += len(chip_set.flags) - len(usable)
             if not len(usable):
                 continue
@@ -66,7 +69,7 @@ class ChipStore:
             parts["row"].append(np.asarray(chip_set.rows)[usable])
             parts["col"].append(np.asarray(chip_set.cols)[usable])
             parts["thumbs"].append(thumbnails(chips))
-            parts["indices"].append(index_func(chips))
+            parts["indices"].append(values)
         if not parts["row"]:
             raise NoUsableChipsError(f"all {flagged} chips in {folder} are flagged blank or cloudy: nothing to rank")
         joined = {k: np.concatenate(v) for k, v in parts.items()}

@@ -18,8 +18,8 @@ from publisher.imagery.builtup import builtup_share
 INDEX_NAMES = ("builtup", "vegetation", "texture", "brightness")
 #: Heuristic category thresholds (see :func:`heuristic_categories`).
 URBAN_BUILTUP = 0.25
-FOREST_VEGETATION, FOREST_BRIGHTNESS = 0.10, 0.35
-BARE_VEGETATION = 0.02
+SMOOTH_TEXTURE = 0.045
+FOREST_VEGETATION = 0.25
 
 
 def chip_indices(chips: np.ndarray) -> np.ndarray:
@@ -40,13 +40,13 @@ def chip_indices(chips: np.ndarray) -> np.ndarray:
 
 def heuristic_categories(indices: np.ndarray) -> np.ndarray:
     """Category index (0 urban, 1 rural, 2 mountain, 3 highland) of every chip by fixed rules:
-    urban when ``B >= URBAN_BUILTUP``; else mountain (forest) when ``V >= FOREST_VEGETATION`` and
-    ``L < FOREST_BRIGHTNESS``; else highland (bare rock, snow) when ``V < BARE_VEGETATION``; else rural."""
-    builtup, vegetation, _, brightness = indices.T
+    urban when ``B >= URBAN_BUILTUP``; else, where the land is smooth at the pixel scale
+    (``T < SMOOTH_TEXTURE``: no field mosaic, no roofs), mountain when it is forested
+    (``V >= FOREST_VEGETATION``) and highland (bare rock, snow) when not; else rural."""
+    builtup, vegetation, texture, _ = indices.T
+    smooth = texture < SMOOTH_TEXTURE
     return np.select(
-        [builtup >= URBAN_BUILTUP,
-         (vegetation >= FOREST_VEGETATION) & (brightness < FOREST_BRIGHTNESS),
-         vegetation < BARE_VEGETATION],
+        [builtup >= URBAN_BUILTUP, smooth & (vegetation >= FOREST_VEGETATION), smooth],
         [0, 2, 3], default=1)
 
 
