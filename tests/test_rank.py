@@ -47,44 +47,46 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
-    """(region, chip folder, truth per chip) of 48RVU-2023 at 100 m."""
+    """(region, chip folder, truth per chip) of 48RUU-2023 at 100 m: mountains, plain and towns."""
     base = tmp_path_factory.mktemp("rank")
     region = base / "region"
-    synthesize(region, tiles=("48RVU",), years=(2023,), scenes_per_year=3, size=SIZE, seed=0, progress=False)
-    result = CliRunner().invoke(chips_command, ["--tile", "48RVU", "--year", "2023", "--source-catalog",
-                                                str(region / "source"), "--max-cloud", "100", "--out", str(base / "chips")])
+    synthesize(region, tiles=("48RUU",), years=(2023,), scenes_per_year=3, size=SIZE, seed=0, progress=False)
+    result = CliRunner().invoke(chips_command, ["--tile", "48RUU", "--year", "2023", "--source-catalog",
+                                                str(region / "source"), "--out", str(base / "chips")])
     assert result.exit_code == 0, result.output
     return region, base / "chips", chip_truth_table(region, base / "chips")
 
 
 @pytest.fixture(scope="module")
-def truth_by_image(synthetic) -> dict[str, float]:
-    """SHA-256 of every usable chip's PNG (as the VLM is shown it) -> its mean ground truth."""
+def truth_by_image(synthetic) -> dict[str, tuple[float, bool]]:
+    """SHA-256 of every usable chip's PNG (as the VLM is shown it) -> (mean ground truth, on the plain)."""
     _, chips_dir, truth = synthetic
-    table = truth.set_index(["tile", "year", "row", "col"])["truth"]
+    table = truth.set_index(["tile", "year", "row", "col"])
     out = {}
     for chip_file in list_chip_files(chips_dir):
         chip_set = chip_file.load()
         for chip, flag, row, col in zip(chip_set.chips, chip_set.flags, chip_set.rows, chip_set.cols):
             if flag == 0:
-                out[hashlib.sha256(chip_png(chip)).hexdigest()] = float(table[(chip_file.tile, chip_file.year, row, col)])
+                found = table.loc[(chip_file.tile, chip_file.year, row, col)]
+                out[hashlib.sha256(chip_png(chip)).hexdigest()] = (float(found["truth"]), bool(found["plain"]))
     return out
 
 
-def annotator(truth: dict[str, float], sigma: float, garbage: float = 0.1, seed: int = 0):
+def annotator(truth: dict[str, tuple[float, bool]], sigma: float, garbage: float = 0.1, seed: int = 0):
     """A simulated VLM: true development x 100 + N(0, sigma) for scores, shares from the truth for
-    categories, and ``garbage`` of the answers unparsable."""
+    categories (mountain off the plain, urban from development), and ``garbage`` of the answers unparsable."""
 
     def answer(image: bytes, prompt: str, call: int) -> str:
         sha = hashlib.sha256(image).hexdigest()
         rng = np.random.default_rng([seed, call, int(sha[:12], 16)])
         if rng.random() < garbage:
             return "I am not able to judge this image."
-        t = truth[sha]
+        t, plain = truth[sha]
         if prompt == SCORE_PROMPT:
             return f"{np.clip(100 * t + rng.normal(0, sigma), 0, 100):.0f}"
         urban = np.clip((t - 0.3) / 0.3, 0, 1)
-        return str([round(100 * urban), round(100 * (1 - urban)), 0, 0])
+        land = 1 - urban
+        return str([round(100 * urban), round(100 * land * plain), round(100 * land * (not plain)), 0])
 
     return answer
 
@@ -136,7 +138,8 @@ def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, tru
     provenance = json.loads((tmp_path / "vlm" / "provenance.json").read_text())
     assert provenance["ranker"] == "vlm" and provenance["calls"] > 0 and "api_key" not in json.dumps(provenance)
     n = ranking.n_clusters
-    shuffled = dict(zip(truth_by_image, np.random.default_rng(1).permutation(list(truth_by_image.values()))))
+    values = list(truth_by_image.values())
+    shuffled = dict(zip(truth_by_image, (values[i] for i in np.random.default_rng(1).permutation(len(values)))))
     for sigma, table in ((0, truth_by_image), (20, truth_by_image), ("shuffled", shuffled)):
         rhos = []
         for trial in range(3 if sigma == "shuffled" else 1):
@@ -201,7 +204,7 @@ def all_flagged(synthetic, tmp_path) -> Path:
 
     chip_set = list_chip_files(synthetic[1])[0].load()
     folder = tmp_path / "flagged"
-    ChipSet(chip_set.chips, np.full_like(chip_set.flags, 2), chip_set.rows, chip_set.cols).save(folder / "48RVU-2023.npz")
+    ChipSet(chip_set.chips, np.full_like(chip_set.flags, 2), chip_set.rows, chip_set.cols).save(folder / "48RUU-2023.npz")
     return folder
 
 
