@@ -131,9 +131,28 @@ def fit_head(backbone: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, e
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    backbone.eval()
+    recalibrate_batch_norm(backbone, inputs, batch=batch)
     head.eval()
     return head
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, inputs: torch.Tensor, batch: int = 32) -> None:
+    """Recompute batch-norm running statistics as exact averages over ``inputs`` ("precise BN"):
+    after the few optimiser steps a CPU run takes, the running averages still hold their initial
+    values and would make evaluation-mode outputs meaningless."""
+    dev = device()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.to(dev).train()
+    for i in range(0, len(inputs), batch):
+        if len(inputs[i:i + batch]) > 1:
+            model(inputs[i:i + batch].to(dev))
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()
 
 
 @torch.no_grad()
