@@ -139,10 +139,13 @@ def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, tru
     assert provenance["ranker"] == "vlm" and provenance["calls"] > 0 and "api_key" not in json.dumps(provenance)
     n = ranking.n_clusters
     values = list(truth_by_image.values())
-    shuffled = dict(zip(truth_by_image, (values[i] for i in np.random.default_rng(1).permutation(len(values)))))
-    for sigma, table in ((0, truth_by_image), (20, truth_by_image), ("shuffled", shuffled)):
+    for sigma in (0, 20, "shuffled"):
         rhos = []
         for trial in range(3 if sigma == "shuffled" else 1):
+            table = truth_by_image
+            if sigma == "shuffled":  # another permutation each trial
+                order = np.random.default_rng(trial).permutation(len(values))
+                table = dict(zip(truth_by_image, (values[i] for i in order)))
             with ChatServer(annotator(table, sigma=10 if sigma == "shuffled" else sigma, seed=trial)) as server:
                 rng = np.random.default_rng(100 + trial)
                 pogs = VLMRanker(_client(server, None)).pogs(ranking.store, ranking.cluster, n, FAST["pogs"], rng, 10.0)
