@@ -28,6 +28,7 @@ class Reply:
     retry_after: float | None = None  # Retry-After header (seconds)
     delay: float = 0.0  # seconds to wait before answering (on top of the server's latency)
     drop: bool = False  # close the connection without an answer
+    raw: bytes | None = None  # a 200 whose body is these bytes instead of a chat completion
 
 
 AnswerFn = Callable[[bytes, str, int], "str | Reply"]
@@ -151,6 +152,12 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 status = reply.status
+                if reply.raw is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(reply.raw)))
+                    self.end_headers()
+                    self.wfile.write(reply.raw)
+                    return
                 if status != 200:
                     headers = {"Retry-After": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
                     return self._error(status, "simulated failure", headers)
