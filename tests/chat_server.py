@@ -28,6 +28,7 @@ class Reply:
     retry_after: float | None = None  # Retry-After header (seconds)
     delay: float = 0.0  # seconds to wait before answering (on top of the server's latency)
     drop: bool = False  # close the connection without an answer
+    raw: bytes | None = None  # a 200 whose body is these bytes instead of a chat completion
 
 
 AnswerFn = Callable[[bytes, str, int], "str | Reply"]
@@ -62,9 +63,7 @@ class ChatServer:
         self.max_in_flight = 0
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 128
+        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -100,9 +99,15 @@ class ChatServer:
             self.seen.append(record)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen backlog: many clients connect at once
+
+
 def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
 
         def log_message(self, *args) -> None:  # keep test output clean
             pass
@@ -147,6 +152,12 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 status = reply.status
+                if reply.raw is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(reply.raw)))
+                    self.end_headers()
+                    self.wfile.write(reply.raw)
+                    return
                 if status != 200:
                     headers = {"Retry-After": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
                     return self._error(status, "simulated failure", headers)
@@ -163,3 +174,29 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                 server._done(Seen(start, time.perf_counter(), sha, prompt, index, status, body))
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in this process until stdin closes (for benchmarks that keep the server off the client's
+    interpreter): prints the base URL, then on exit one JSON line {image sha256: requests seen}."""
+    import argparse
+    import importlib
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--answer", required=True, help="module:function answering (image, prompt, call_index)")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--model", default="test-vlm")
+    args = parser.parse_args(argv)
+    module, name = args.answer.split(":")
+    with ChatServer(getattr(importlib.import_module(module), name), latency=args.latency, model=args.model) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+    counts: dict[str, int] = {}
+    for seen in server.seen:
+        counts[seen.image_sha256] = counts.get(seen.image_sha256, 0) + 1
+    print(json.dumps({"requests": counts, "max_in_flight": server.max_in_flight}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -113,6 +113,16 @@ def test_three_calls_per_image_are_averaged_and_garbage_dropped():
     assert vlm.stats.prompt_tokens == 1500 and "tokens 1500 prompt" in vlm.stats.summary()
 
 
+def test_a_body_that_is_not_a_chat_completion_is_an_unparsable_answer():
+    def answer(img, prompt, k):
+        return [Reply(raw=b"<html>proxy error</html>"), Reply(raw=b'{"choices": []}'), "30"][k]
+
+    with ChatServer(answer) as server:
+        vlm = client(server)
+        got = vlm.score_images_sync(images(1))
+    assert got[0].value == 30.0 and got[0].unparsable == 2 and vlm.stats.unparsable == 2
+
+
 def test_category_shares_are_normalised_and_all_zero_left_out():
     def answer(img, prompt, k):
         return "[0, 0, 0, 0]" if ident(img) == 1 else ["[50, 50, 0, 0]", "[100, 0, 0, 0]", "[3, 1, 0, 0]"][k]

@@ -108,14 +108,15 @@ def consensus_ranks(
             current = new
             if step < epsilon:
                 return current, iteration, True
-    log.warning("POG aggregation stopped after %d iterations without converging (last step above %g)", max_iter, epsilon)
+    log.warning("POG aggregation stopped after %d iterations without converging (last step above %g)",
+                max_iter, epsilon)
     return current, max_iter, False
 
 
 def kmeans_1d(values: np.ndarray, k: int) -> np.ndarray:
     """Exact one-dimensional K-means (least squares; dynamic programming over the sorted distinct values
-    weighted by their counts, as Ckmeans.1d.dp does). Returns a label per value, 0 for the smallest group; K is capped by the number of distinct values, and equal
-    values always share a label."""
+    weighted by their counts, as Ckmeans.1d.dp does). Returns a label per value, 0 for the smallest
+    group; K is capped by the number of distinct values, and equal values always share a label."""
     values = np.asarray(values, dtype=np.float64)
     distinct, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     n = len(distinct)

@@ -209,54 +209,55 @@ class VLMClient:
         return asyncio.run(self.category_shares(images))
 
     # ------------------------------------------------------------------ machinery
-    async def _ask(self, images: list[bytes], prompt: str, regex: str, parse: Callable[[str], Parsed],
+    async def _ask(self, images: list[bytes], prompt: str, regex: str, parse: Callable[[str | None], Parsed],
                    what: str) -> list[tuple[list, int, int]]:
         """Every call for every image; returns per image (usable values, failed calls, dropped answers)."""
         cfg = self.config
-        n_calls = cfg.calls_per_image
-        texts: list[list[str | None]] = [[None] * n_calls for _ in images]
-        failed = [[False] * n_calls for _ in images]
-        errors: list[str] = []
-        shas = [hashlib.sha256(img).hexdigest() for img in images]
-        todo = []
-        for i, sha in enumerate(shas):
-            for c in range(n_calls):
-                record = self.cache.get(cache_key(sha, prompt, cfg.model, c)) if self.cache else None
-                if record is None:
-                    todo.append((i, c))
-                else:
-                    texts[i][c] = record["text"]
-                    self.stats.cached += 1
+        shas = [hashlib.sha256(image).hexdigest() for image in images]
+        calls = [(i, c) for i in range(len(images)) for c in range(cfg.calls_per_image)]
+        texts: dict[tuple[int, int], str | None] = {}  # the answer text; None: the call failed
+        for i, c in calls:
+            record = self.cache.get(cache_key(shas[i], prompt, cfg.model, c)) if self.cache else None
+            if record is not None:
+                texts[(i, c)] = record["text"]
+                self.stats.cached += 1
+        todo = [call for call in calls if call not in texts]
         if todo:
             log.info("VLM %s: %d images, %d calls to %s (model %s, concurrency %d), %d answers cached",
                      what, len(images), len(todo), cfg.endpoint_host, cfg.model, cfg.concurrency,
-                     len(images) * n_calls - len(todo))
-            await self._run_calls(images, shas, todo, prompt, regex, texts, failed, errors, what)
-        results = []
-        for i in range(len(images)):
-            ok, bad = [], 0
-            for c in range(n_calls):
-                if failed[i][c]:
-                    continue
-                got = parse(texts[i][c])
-                if got.value is None:
-                    bad += 1
-                    if got.problem == OUT_OF_RANGE:
-                        self.stats.out_of_range += 1
-                    else:
-                        self.stats.unparsable += 1
-                else:
-                    ok.append(got.value)
-            fails = sum(failed[i])
-            if not ok:
-                self.stats.images_left_out += 1
-                log.warning("image %d (sha256 %s...): no usable answer (%d failed, %d dropped), left out",
-                            i, shas[i][:12], fails, bad)
-            results.append((ok, fails, bad))
+                     len(calls) - len(todo))
+            await self._call_all(images, shas, todo, prompt, regex, texts, what)
+        results = [self._collect(i, shas[i], [texts[(i, c)] for c in range(cfg.calls_per_image)], parse)
+                   for i in range(len(images))]
         log.info(self.stats.summary())
         return results
 
-    async def _run_calls(self, images, shas, todo, prompt, regex, texts, failed, errors, what) -> None:
+    def _collect(self, i: int, sha: str, texts: list[str | None], parse: Callable[[str | None], Parsed]
+                 ) -> tuple[list, int, int]:
+        """Parse one image's answers: (usable values, failed calls, dropped answers), counted in stats."""
+        ok, failures, dropped = [], 0, 0
+        for text in texts:
+            if text is None:
+                failures += 1
+                continue
+            got = parse(text)
+            if got.value is not None:
+                ok.append(got.value)
+                continue
+            dropped += 1
+            if got.problem == OUT_OF_RANGE:
+                self.stats.out_of_range += 1
+            else:
+                self.stats.unparsable += 1
+        if not ok:
+            self.stats.images_left_out += 1
+            log.warning("image %d (sha256 %s...): no usable answer (%d calls failed, %d answers dropped), left out",
+                        i, sha[:12], failures, dropped)
+        return ok, failures, dropped
+
+    async def _call_all(self, images: list[bytes], shas: list[str], todo: list[tuple[int, int]], prompt: str,
+                        regex: str, texts: dict[tuple[int, int], str | None], what: str) -> None:
+        """Make the calls in ``todo`` (at most ``concurrency`` on the wire at once), filling ``texts``."""
         cfg = self.config
         slots = asyncio.Semaphore(cfg.concurrency)
         pending = asyncio.Semaphore(cfg.concurrency * PENDING_PER_SLOT)
@@ -264,8 +265,7 @@ class VLMClient:
             httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=cfg.concurrency,
                                                          max_keepalive_connections=cfg.concurrency)),
             slots, self.stats)
-        extra_body = {"guided_regex": regex, "structured_outputs": {"regex": regex}} if cfg.structured else None
-        answered = 0
+        errors: list[str] = []
         async with openai.AsyncOpenAI(
             base_url=cfg.base_url, api_key=cfg.api_key or "EMPTY", max_retries=cfg.max_retries, timeout=cfg.timeout,
             http_client=openai.DefaultAsyncHttpxClient(transport=transport, timeout=cfg.timeout),
@@ -273,59 +273,85 @@ class VLMClient:
             with tqdm(total=len(todo), desc=f"VLM {what}", unit="call", disable=not self.progress) as bar:
 
                 async def one(i: int, c: int) -> None:
-                    nonlocal answered
                     async with pending:
-                        mime = "image/jpeg" if images[i][:2] == b"\xff\xd8" else "image/png"
-                        url = f"data:{mime};base64,{base64.b64encode(images[i]).decode()}"
-                        messages = [{"role": "user", "content": [
-                            {"type": "text", "text": prompt},
-                            {"type": "image_url", "image_url": {"url": url}},
-                        ]}]
-                        self.stats.calls += 1
                         try:
-                            reply = await client.chat.completions.create(
-                                model=cfg.model, messages=messages, max_tokens=cfg.max_tokens,
-                                **({"temperature": cfg.temperature} if cfg.temperature is not None else {}),
-                                **({"extra_body": extra_body} if extra_body else {}))
-                        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                            raise VLMError(f"{cfg.endpoint_host} refused the API key (HTTP {exc.status_code}): "
-                                           "check DEVSCORE_VLM_API_KEY") from None
-                        except openai.NotFoundError:
-                            raise VLMError(f"{cfg.endpoint_host} answered 404 for model {cfg.model!r}: unknown model "
-                                           "or wrong base URL (it usually ends in /v1)") from None
-                        except openai.APIError as exc:
-                            failed[i][c] = True
+                            text, usage = await self._call(client, images[i], prompt, regex)
+                        except openai.APIError as exc:  # what the client's retries could not fix
+                            texts[(i, c)] = None
                             self.stats.failed += 1
                             errors.append(_describe(exc))
                             log.debug("call %d of image %d failed: %s", c, i, errors[-1])
                             return
                         finally:
                             bar.update(1)
-                    answered += 1
-                    text = (reply.choices[0].message.content or "") if reply.choices else ""
-                    texts[i][c] = text
-                    usage = reply.usage
-                    if usage is not None:
-                        self.stats.prompt_tokens += usage.prompt_tokens or 0
-                        self.stats.completion_tokens += usage.completion_tokens or 0
+                    texts[(i, c)] = text
+                    self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
+                    self.stats.completion_tokens += usage.get("completion_tokens") or 0
                     if self.cache:
-                        self.cache.put(cache_key(shas[i], prompt, cfg.model, c), {
-                            "text": text, "model": cfg.model,
-                            "prompt_tokens": getattr(usage, "prompt_tokens", None),
-                            "completion_tokens": getattr(usage, "completion_tokens", None)})
+                        self.cache.put(cache_key(shas[i], prompt, cfg.model, c),
+                                       {"text": text, "model": cfg.model, **usage})
 
-                tasks = [asyncio.create_task(one(i, c)) for i, c in todo]
-                try:
-                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                    for task in done:
-                        if task.exception() is not None:
-                            raise task.exception()
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
-        if answered == 0:
+                await _all_or_first_error([one(i, c) for i, c in todo])
+        if errors and len(errors) == len(todo):
             raise VLMError(f"no answer from {cfg.endpoint_host}: all {len(todo)} calls failed ({errors[-1]})")
+
+    async def _call(self, client: openai.AsyncOpenAI, image: bytes, prompt: str, regex: str) -> tuple[str, dict]:
+        """One chat call (the client retries it): the answer text and the usage counts."""
+        cfg = self.config
+        mime = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
+        url = f"data:{mime};base64,{base64.b64encode(image).decode()}"
+        body: dict = {"model": cfg.model, "max_tokens": cfg.max_tokens, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": prompt},
+                                         {"type": "image_url", "image_url": {"url": url}}]}]}
+        if cfg.temperature is not None:
+            body["temperature"] = cfg.temperature
+        if cfg.structured:  # vLLM guided decoding, older and newer spelling
+            body.update(guided_regex=regex, structured_outputs={"regex": regex})
+        self.stats.calls += 1
+        try:
+            # the client's generic post: its retries, timeouts and errors, without the typed-parameter
+            # transform of chat.completions.create (a few ms of CPU per call)
+            response = await client.post("/chat/completions", body=body, cast_to=httpx.Response)
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise VLMError(f"{cfg.endpoint_host} refused the API key (HTTP {exc.status_code}): "
+                           "check DEVSCORE_VLM_API_KEY") from None
+        except openai.NotFoundError:
+            raise VLMError(f"{cfg.endpoint_host} answered 404 for model {cfg.model!r}: unknown model "
+                           "or wrong base URL (it usually ends in /v1)") from None
+        return _content(_json(response))
+
+
+async def _all_or_first_error(coroutines: list) -> None:
+    """Run the coroutines as tasks; the first exception cancels the others and is raised."""
+    tasks = [asyncio.create_task(coro) for coro in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _json(response: httpx.Response) -> object:
+    """The decoded body, or None for one that is not JSON (counted as unparsable, not as a crash)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _content(reply: object) -> tuple[str, dict]:
+    """The assistant text and the usage counts of a chat-completions answer ("" for a malformed one, which
+    then parses as unparsable)."""
+    try:
+        text = reply["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        text = None
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    return (text if isinstance(text, str) else ""), (usage if isinstance(usage, dict) else {})
 
 
 def _describe(exc: openai.APIError) -> str:
