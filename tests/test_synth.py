@@ -215,3 +215,20 @@ def test_builtup_share_from_pixels_follows_the_truth(tmp_path):
     check = check_against_truth(list_chip_files(tmp_path / "chips")[0], tmp_path / "region")
     assert check.chips > 500
     assert check.spearman >= 0.8 and abs(check.shuffled) < 0.15, check
+
+
+def test_settlement_grows_with_the_truth_and_varies_by_place():
+    """Over any one potential field, the settled and roofed shares grow with the truth; at one truth
+    they vary from place to place (the potential decides where the villages are)."""
+    from publisher.imagery.scene import settlement_shares
+
+    potential = np.random.default_rng(0).random(20000)
+    means = []
+    for truth in np.linspace(0.0, 1.0, 21):
+        settled, houses = settlement_shares(np.full(potential.shape, truth), potential)
+        assert (houses <= settled).all() and 0 <= houses.min() and settled.max() <= 1
+        means.append((settled.mean(), houses.mean()))
+    means = np.array(means)
+    assert (np.diff(means, axis=0) >= 0).all() and means[0, 1] < 0.05 and means[-1, 1] > 0.8
+    settled, _ = settlement_shares(np.full(potential.shape, 0.2), potential)
+    assert settled.min() == 0 and settled.max() == 1  # villages here, open fields there

@@ -36,6 +36,8 @@ HOUSE_M, ESTATE_M = 20.0, 120.0
 FIELD_PATTERNS = ((420.0, 260.0), (240.0, 400.0), (330.0, 330.0))
 #: Road levels: (spacing m, width m, development at which the level is half present, always-present share).
 ROAD_LEVELS = ((2400.0, 20.0, 0.0, 0.75), (800.0, 10.0, 0.25, 0.0), (240.0, 10.0, 0.5, 0.0))
+#: Seed offset of the road network; share of the plain where villages line the main roads, and their reach (m).
+ROAD_SEED, RIBBON_SHARE, RIBBON_M = 5, 0.4, 90.0
 #: Elevation thresholds: forest from here up, bare highland above the next.
 FOREST, HIGHLAND = PLAIN_MAX_ELEVATION, 0.75
 #: Latitudes of the region's rivers (they meander around these) and their half width in degrees (~75 m).
@@ -136,9 +138,16 @@ def ground_fields(transform: Affine, crs: str, shape: tuple[int, int], year: int
     elevation = terrain(lon, lat)
     river = np.min([np.abs(lat - (base + 0.05 * np.sin(lon * 9.0))) for base in RIVER_LATITUDES], axis=0)
     truth = development_field(lon, lat, year)
-    # settlement potential: hamlets of a lattice cell (~80 m) to villages of several hundred metres
+    # settlement potential: hamlets of a lattice cell (~80 m) to villages of several hundred metres;
+    # in some regions villages string out along the main roads instead (the roads render_ground draws)
     hamlets = pixel_noise(*np.indices(lattice.shape), seed + 2)
-    potential = _uniform(0.6 * fbm(lattice.shape, seed + 2, base=200, octaves=2) + 0.4 * hamlets)
+    clustered = 0.6 * fbm(lattice.shape, seed + 2, base=200, octaves=2) + 0.4 * hamlets
+    main_roads = ROAD_LEVELS[0][0]
+    along_x = _nearest_line(xs[0], main_roads, seed + ROAD_SEED)[1]
+    along_y = _nearest_line(ys[:, 0], main_roads, seed + ROAD_SEED + 1)[1]
+    near_road = np.exp(-((np.minimum.outer(along_y, along_x) / RIBBON_M) ** 2))
+    ribbon = (_uniform(fbm(lattice.shape, seed + 6, base=3, octaves=3)) > 1 - RIBBON_SHARE) & (elevation < FOREST)
+    potential = np.where(ribbon, _uniform(0.5 * near_road + 0.5 * clustered), _uniform(clustered))
     settled, houses = settlement_shares(truth, potential)
     as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     return GroundFields(
@@ -164,7 +173,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 
 def _key(values: np.ndarray, factor: np.uint32, seed: int = 0) -> np.ndarray:
-    """Cell indices (non-negative whole numbers below 2**32) as uint32 hash keys."""
+    """Cell indices as uint32 hash keys: non-negative ``values`` below 2**32, truncated (floored)."""
     with np.errstate(over="ignore"):
         return values.astype(np.uint32) * factor + np.uint32(seed & 0xFFFFFFFF) * _M3
 
@@ -212,10 +221,24 @@ def _fields(truth: np.ndarray, style: np.ndarray, x_m: np.ndarray, y_m: np.ndarr
     pick = lambda a: np.where(first, a[0], np.where(second, a[1], a[2]))  # noqa: E731
     u = pick([(x_m / w).astype(np.float32) for w, _ in FIELD_PATTERNS])
     v = pick([(y_m / h).astype(np.float32) for _, h in FIELD_PATTERNS])
-    large = _mix(_key(np.floor(v), _M1, seed) + _key(np.floor(u), _M2) + _key(pattern, _M3))
+    large = _mix(_key(v, _M1, seed) + _key(u, _M2) + _key(pattern, _M3))  # (the keys truncate: floor)
     split = np.clip(0.1 + 1.6 * truth, 0.0, 1.0)
     scale = np.exp2((large < split).astype(np.float32) + (_frac(large, 37.0) < split))
-    return _mix(_key(np.floor(v * scale), _M1, seed + 1) + _key(np.floor(u * scale), _M2) + _key(scale, _M3)), pattern
+    return _mix(_key(v * scale, _M1, seed + 1) + _key(u * scale, _M2) + _key(scale, _M3)), pattern
+
+
+def _nearest_line(along: np.ndarray, spacing: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(index, distance in metres) of the nearest of a family of parallel road lines, one every
+    ``spacing`` metres jittered by up to a third of it, for each coordinate of ``along`` (1-D)."""
+    base = np.floor(along / spacing)
+    best_d = np.full(along.shape, np.inf)
+    best_k = base.copy()
+    for dk in (-1.0, 0.0, 1.0):
+        k = base + dk
+        d = np.abs(along - (k * spacing + 0.35 * spacing * pixel_noise(k, np.zeros_like(k), seed)))
+        best_k = np.where(d < best_d, k, best_k)
+        best_d = np.minimum(d, best_d)
+    return best_k, best_d
 
 
 def _roads(truth: np.ndarray, land: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, pixel_m: float,
@@ -230,15 +253,7 @@ def _roads(truth: np.ndarray, land: np.ndarray, x_m: np.ndarray, y_m: np.ndarray
         alpha = np.float32(min(1.0, width / pixel_m))
         reach = max(width, pixel_m) / 2
         for axis, (along, across) in enumerate(((x_m, y_m), (y_m, x_m))):
-            base = np.floor(along / spacing)
-            best_d = np.full(along.shape, np.inf)
-            best_k = base.copy()
-            for dk in (-1.0, 0.0, 1.0):
-                k = base + dk
-                pos = k * spacing + 0.35 * spacing * pixel_noise(k, np.zeros_like(k), seed + 100 * level + axis)
-                d = np.abs(along - pos)
-                best_k = np.where(d < best_d, k, best_k)
-                best_d = np.minimum(d, best_d)
+            best_k, best_d = _nearest_line(along, spacing, seed + 100 * level + axis)
             on = np.flatnonzero(best_d < reach)
             if on.size == 0:
                 continue
@@ -270,7 +285,7 @@ def render_ground(fields: GroundFields, row0: int, nrows: int) -> np.ndarray:
 
     # fields: a colour and brightness per field, the colours drawn from the region's pattern
     field, pattern = _fields(truth, style, x_m[None, :], y_m[:, None], seed + 7)
-    cls = (np.floor(_frac(field, 977.0) * 5).astype(np.intp) + pattern).astype(np.uint8)
+    cls = ((_frac(field, 977.0) * 5).astype(np.uint8) + pattern.astype(np.uint8))
     bright = 0.86 + 0.2 * _frac(field, 313.0) + 0.08 * grain
     # settlements: house-sized blocks, yards and trees inside the settled area, roofs on a share of it;
     # a roof colour per estate (~120 m), from the region's palette; apartment slabs in urban estates
@@ -288,12 +303,13 @@ def render_ground(fields: GroundFields, row0: int, nrows: int) -> np.ndarray:
         slab = np.where(_frac(estate, 17.0) < 0.5, rows_ew, rows_ns)
     else:  # slabs finer than a pixel: the same share, dithered
         slab = _frac(block, 17.0) < 0.5
-    draw = np.where(_frac(block, 53.0) < 0.15, _frac(block, 7919.0), _frac(estate, 7919.0))
-    accent = GREY_ROOFS + np.floor(style * 8).astype(np.intp) % (len(ROOF_COLOURS) - GREY_ROOFS)
-    roof = ROOF0 + np.where(draw < ACCENT_SHARE, accent, np.floor(_frac(draw, 3.0) * GREY_ROOFS).astype(np.intp))
+    own = _frac(block, 7919.0)
+    draw = np.where(_frac(block, 53.0) < 0.15, own, _frac(estate, 7919.0))
+    accent = np.uint8(ROOF0 + GREY_ROOFS) + (style * 8).astype(np.uint8) % np.uint8(len(ROOF_COLOURS) - GREY_ROOFS)
+    roof = np.where(draw < ACCENT_SHARE, accent, np.uint8(ROOF0) + (_frac(draw, 3.0) * GREY_ROOFS).astype(np.uint8))
     # urban estates: slabs of one concrete colour (few blue-roofed works), paving or trees between them
-    concrete = CONCRETE0 + np.minimum(np.floor(draw * 4.4).astype(np.intp), len(CONCRETE_COLOURS) - 1)
-    village = np.where(roofed, roof, np.where(yard, YARD0 + (_frac(block, 7919.0) < 0.5), cls))
+    concrete = np.uint8(CONCRETE0) + np.minimum((draw * 4.4).astype(np.uint8), np.uint8(len(CONCRETE_COLOURS) - 1))
+    village = np.where(roofed, roof, np.where(yard, np.uint8(YARD0) + (own < 0.5), cls))
     town = np.where(slab & yard, concrete, np.where(roofed, PAVING, np.where(yard, YARD0, cls)))
     cls = np.where(urban, town, village).astype(np.uint8)
     roofed = np.where(urban, (slab & yard) | roofed, roofed)
@@ -310,7 +326,7 @@ def render_ground(fields: GroundFields, row0: int, nrows: int) -> np.ndarray:
     cls = np.where(water, np.uint8(WATER), cls)
     bright = np.where(water, np.float32(1), bright)
     # roads over everything on the plain (bridges over the rivers)
-    opacity, road = _roads(truth, (elevation < FOREST).astype(np.float32), x_m, y_m, pixel_m, seed + 5)
+    opacity, road = _roads(truth, (elevation < FOREST).astype(np.float32), x_m, y_m, pixel_m, seed + ROAD_SEED)
     road_bright = 0.95 + 0.1 * grain
     out = np.empty((nrows, width, 3), np.uint8)
     for band in range(3):
@@ -374,7 +390,8 @@ def apply_look(ground: np.ndarray, sky: Sky, lattice: Lattice, row0: int) -> tup
     nrows = ground.shape[0]
     cover = lattice.upsample(sky.cover, row0, nrows)
     cloud = cover >= sky.threshold
-    opacity = (np.clip((cover - sky.threshold) / 0.05 + 0.6, 0.0, 1.0) * cloud)[..., None]
+    # at least 85 % opaque: every cloud pixel is cloud-like (bright, grey), as the chip flags judge it
+    opacity = (np.clip((cover - sky.threshold) / 0.05 + 0.85, 0.0, 1.0) * cloud)[..., None]
     rgb = ground * (1 - opacity) + CLOUD_BRIGHTNESS * opacity
     out = np.clip(np.rint(rgb), 1, 255).astype(np.uint8)
     rows, cols = np.arange(row0, row0 + nrows)[:, None], np.arange(width)[None, :]
