@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "synth": "publisher.imagery.cli:synth",
     "acquire": "publisher.imagery.acquire_cli:acquire",
     "chips": "publisher.imagery.acquire_cli:chips",
+    "train": "publisher.scoring.cli:train",
+    "score": "publisher.scoring.cli:score",
 }
 
 

@@ -33,8 +33,8 @@ def chip_truth_table(region: Path, chips_dir: Path) -> pd.DataFrame:
 def build_ranking(region: Path, chips_dir: Path, out: Path, level_sizes: tuple[int, ...] = DEFAULT_LEVEL_SIZES,
                   shuffle_seed: int | None = None) -> pd.DataFrame:
     """Write clusters.parquet, pog.txt, pogs.txt, targets.json and provenance.json into ``out``; clusters are
-    quantile bins of the chips' mean truth (cluster 0 the most developed). With ``shuffle_seed`` the cluster
-    targets are permuted (a control that carries no information). Returns the chip truth table."""
+    quantile bins of the chips' mean truth (cluster 0 the most developed). With ``shuffle_seed`` the chips are
+    dealt to the clusters at random (a control whose targets carry no information). Returns the truth table."""
     table = chip_truth_table(region, chips_dir)
     n_clusters = sum(level_sizes)
     order = table["truth"].rank(method="first", ascending=False).to_numpy() - 1
@@ -44,8 +44,7 @@ def build_ranking(region: Path, chips_dir: Path, out: Path, level_sizes: tuple[i
         levels.append(list(range(start, start + size)))
         start += size
     if shuffle_seed is not None:
-        flat = np.random.default_rng(shuffle_seed).permutation(n_clusters).tolist()
-        levels = [[flat[c] for c in level] for level in levels]
+        table["cluster"] = np.random.default_rng(shuffle_seed).permutation(table["cluster"].to_numpy())
     n_levels = len(levels)
     targets = {str(c): 1 - i / (n_levels - 1) for i, level in enumerate(levels) for c in level}
     pog = ">".join("=".join(str(c) for c in level) for level in levels)

@@ -159,7 +159,9 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     best.load_state_dict(state.best_model, strict=True)
     checkpoint = save_checkpoint(out_dir / MODEL_FILE, best, {
         **meta, "history": state.history, "best_val_loss": state.best_val_loss, "best_epoch": state.best_epoch,
-        "epochs_run": state.epoch, "ranker": _ranker(ranking_dir), "software_version": __version__,
+        "epochs_run": state.epoch, "ranker": _ranker(ranking_dir),
+        "granules": sorted({f"{t}-{y}" for t, y in zip(chips.keys["tile"], chips.keys["year"])}),
+        "chips": {"train": len(train_idx), "validation": len(val_idx)}, "software_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })
     atomic_write_text(out_dir / HISTORY_FILE, json.dumps(state.history, indent=1))
