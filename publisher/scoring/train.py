@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -129,9 +130,10 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
         while state.epoch < config.max_epochs and not stopped_early:
             epoch = state.epoch + 1
             bar.set_description(f"epoch {epoch}/{config.max_epochs}")
+            started = time.perf_counter()
             metrics = _train_epoch(model, chips, train_sampler, optimizer, scheduler, generator, config, steps, dev, bar)
             metrics.update(_validate(model, chips, val_idx, val_sampler, config, dev))
-            metrics.update(epoch=epoch, lr=scheduler.get_last_lr()[0])
+            metrics.update(epoch=epoch, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - started)
             state.history.append(metrics)
             state.epoch = epoch
             if metrics["val_loss"] < state.best_val_loss:
