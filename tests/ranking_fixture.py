@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.cluster import KMeans
 
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
 from publisher.imagery.truth import chip_truth
@@ -33,12 +34,14 @@ def chip_truth_table(region: Path, chips_dir: Path) -> pd.DataFrame:
 def build_ranking(region: Path, chips_dir: Path, out: Path, level_sizes: tuple[int, ...] = DEFAULT_LEVEL_SIZES,
                   shuffle_seed: int | None = None) -> pd.DataFrame:
     """Write clusters.parquet, pog.txt, pogs.txt, targets.json and provenance.json into ``out``; clusters are
-    quantile bins of the chips' mean truth (cluster 0 the most developed). With ``shuffle_seed`` the chips are
+    a 1-D K-means of the chips' mean truth (cluster 0 the most developed). With ``shuffle_seed`` the chips are
     dealt to the clusters at random (a control whose targets carry no information). Returns the truth table."""
     table = chip_truth_table(region, chips_dir)
     n_clusters = sum(level_sizes)
-    order = table["truth"].rank(method="first", ascending=False).to_numpy() - 1
-    table["cluster"] = (order * n_clusters // len(table)).astype(int)
+    # 1-D K-means on the truth (seeded), so chips of equal truth share a cluster; cluster 0 the highest centre
+    kmeans = KMeans(n_clusters, n_init=10, random_state=0).fit(table[["truth"]].to_numpy())
+    relabel = np.argsort(np.argsort(-kmeans.cluster_centers_[:, 0]))
+    table["cluster"] = relabel[kmeans.labels_]
     levels, start = [], 0
     for size in level_sizes:
         levels.append(list(range(start, start + size)))
