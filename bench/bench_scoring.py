@@ -73,7 +73,7 @@ def run(quick: bool = False) -> str:
         ranking = _ranking(chips, tmp / "ranking", n_chips)
         for loss in ("seed", "rank"):
             result = train(ranking, chips, tmp / f"train-{loss}", TrainConfig(loss=loss, input_size=DEMO_SIZE,
-                           max_epochs=epochs, patience=epochs), progress=False)
+                           max_epochs=epochs, patience=epochs), progress=False, plot=False)
             per_epoch = statistics.median(h["seconds"] for h in result.history)
             rows_train.append([f"{loss} loss", DEMO_SIZE, int(n_chips * 0.8), f"{per_epoch:.1f}",
                                f"{n_chips * 0.8 / per_epoch:.0f}"])

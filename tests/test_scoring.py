@@ -67,7 +67,8 @@ def ranking(region, tmp_path_factory) -> Path:
 def trained(region, ranking, tmp_path_factory) -> Path:
     """A tiny trained checkpoint."""
     out = tmp_path_factory.mktemp("trained")
-    return train(ranking, region[1], out, TrainConfig(**{**TINY, "max_epochs": 1}), progress=False).checkpoint
+    return train(ranking, region[1], out, TrainConfig(**{**TINY, "max_epochs": 1}), progress=False,
+                 plot=False).checkpoint
 
 
 def test_soft_histogram_matches_hard_and_has_gradient():
@@ -139,15 +140,17 @@ def test_weights_load_strictly(tmp_path):
 def test_resume_ends_where_an_uninterrupted_run_ends(region, ranking, tmp_path):
     config = TrainConfig(**TINY)
     whole = train(ranking, region[1], tmp_path / "whole", config, progress=False)
+    assert (tmp_path / "whole" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
     def interrupt(epoch: int) -> None:
         if epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingError, match="--resume"):
-        train(ranking, region[1], tmp_path / "cut", config, progress=False, on_epoch_end=interrupt)
+        train(ranking, region[1], tmp_path / "cut", config, progress=False, on_epoch_end=interrupt,
+              plot=False)
     assert not (tmp_path / "cut" / "model.pt").exists() and (tmp_path / "cut" / "last.pt").exists()
-    resumed = train(ranking, region[1], tmp_path / "cut", config, progress=False, resume=True)
+    resumed = train(ranking, region[1], tmp_path / "cut", config, progress=False, resume=True, plot=False)
     untimed = [[{k: v for k, v in h.items() if k != "seconds"} for h in r.history] for r in (whole, resumed)]
     assert untimed[0] == untimed[1] and resumed.best_epoch == whole.best_epoch
     a, b = load_scorer(whole.checkpoint)[0].state_dict(), load_scorer(resumed.checkpoint)[0].state_dict()
@@ -266,3 +269,18 @@ def test_interrupted_training_leaves_a_resumable_state(region, ranking, tmp_path
     assert not (out / "model.pt").exists() and not list(out.glob(".*.tmp"))
     saved = torch.load(out / "last.pt", weights_only=True)
     assert saved["state"]["epoch"] >= 1
+
+
+@pytest.mark.slow
+def test_shuffled_target_control_scores_near_zero(region, tmp_path):
+    """Trained on targets dealt to the chips at random, the scores must not follow the truth."""
+    from publisher.scoring.infer import score_chips
+    from tests.ranking_fixture import spearman_against_truth
+
+    truth = build_ranking(*region, tmp_path / "shuffled", shuffle_seed=5)
+    config = TrainConfig(**{**TINY, "steps_per_epoch": 8, "max_epochs": 2, "batch_size": 16})
+    result = train(tmp_path / "shuffled", region[1], tmp_path / "model", config, progress=False, plot=False)
+    scores = score_chips(result.checkpoint, region[1], tmp_path / "scores.parquet", workers=0, progress=False)
+    figures = spearman_against_truth(scores, truth)
+    assert figures["chips"] == len(truth)
+    assert abs(figures["overall"]) < 0.2, figures

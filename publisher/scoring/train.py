@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 LOSSES = ("seed", "rank")
 #: |s - t| below this counts as a hit in the reported accuracy.
 ACCURACY_TOLERANCE = 0.07
+#: Chips per validation batch (no gradients: larger batches than training's are cheap).
+VALIDATION_BATCH = 128
 #: The final model and the resumable training state in the output folder.
 MODEL_FILE, STATE_FILE, HISTORY_FILE, PLOT_FILE = "model.pt", "last.pt", "history.json", "history.png"
 
@@ -88,10 +90,11 @@ class _State:
 
 def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
           progress: bool = True, device: str = "auto", resume: bool = False,
-          on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
+          on_epoch_end: Callable[[int], None] | None = None, plot: bool = True) -> TrainResult:
     """Train a scorer on ``ranking_dir``'s targets for the chips of ``chips_dir``; write ``out_dir/model.pt``.
 
-    ``on_epoch_end(epoch)`` runs after each epoch's state is saved (a hook to interrupt a run in tests).
+    ``on_epoch_end(epoch)`` runs after each epoch's state is saved (a hook to interrupt a run in tests);
+    ``plot`` writes ``history.png`` (the losses and accuracies per epoch).
     """
     out_dir = Path(out_dir)
     ranking = load_ranking(ranking_dir)
@@ -167,7 +170,8 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })
     atomic_write_text(out_dir / HISTORY_FILE, json.dumps(state.history, indent=1))
-    _plot(state.history, out_dir / PLOT_FILE)
+    if plot:
+        _plot(state.history, out_dir / PLOT_FILE)
     log.info("wrote %s (best validation loss %.4f in epoch %d)", checkpoint, state.best_val_loss, state.best_epoch)
     return TrainResult(checkpoint, state.history, state.best_val_loss, state.best_epoch, state.epoch, stopped_early)
 
@@ -213,16 +217,17 @@ def _validate(model: Scorer, chips: ChipData, val_idx: np.ndarray, sampler: Bala
     so every epoch is measured on the same thing."""
     model.eval()
     generator = torch.Generator().manual_seed(config.seed + 1)
+    batch = max(config.batch_size, VALIDATION_BATCH)
     scores, targets = [], []
-    for start in range(0, len(val_idx), config.batch_size):
-        images, t = _batch(chips, val_idx[start:start + config.batch_size], dev, None)
+    for start in range(0, len(val_idx), batch):
+        images, t = _batch(chips, val_idx[start:start + batch], dev, None)
         scores.append(model(images))
         targets.append(t)
     s, t = torch.cat(scores), torch.cat(targets)
     losses = []
     if config.loss == "seed":
-        for start in range(0, len(val_idx), config.batch_size):
-            images, tb = _batch(chips, val_idx[start:start + config.batch_size], dev, None)
+        for start in range(0, len(val_idx), batch):
+            images, tb = _batch(chips, val_idx[start:start + batch], dev, None)
             if len(tb) > 1:
                 losses.append(float(seed_loss(model, images, tb, generator)[0]) * len(tb))
         val_loss = sum(losses) / len(val_idx)
