@@ -138,7 +138,7 @@ def test_weights_load_strictly(tmp_path):
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(region, ranking, tmp_path):
-    config = TrainConfig(**TINY)
+    config = TrainConfig(**TINY, loss="seed")
     whole = train(ranking, region[1], tmp_path / "whole", config, progress=False)
     assert (tmp_path / "whole" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -160,7 +160,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(region, ranking, tmp_path):
     with pytest.raises(TrainingError, match="already holds"):
         train(ranking, region[1], tmp_path / "whole", config, progress=False)
     with pytest.raises(TrainingError, match="batch_size"):
-        train(ranking, region[1], tmp_path / "cut", TrainConfig(**{**TINY, "batch_size": 4}), progress=False,
+        train(ranking, region[1], tmp_path / "cut", TrainConfig(**{**TINY, "batch_size": 4}, loss="seed"), progress=False,
               resume=True)
 
 
@@ -278,7 +278,7 @@ def test_shuffled_target_control_scores_near_zero(region, tmp_path):
     from tests.ranking_fixture import spearman_against_truth
 
     truth = build_ranking(*region, tmp_path / "shuffled", shuffle_seed=5)
-    config = TrainConfig(**{**TINY, "steps_per_epoch": 8, "max_epochs": 2, "batch_size": 16})
+    config = TrainConfig(**{**TINY, "steps_per_epoch": 4, "max_epochs": 2})  # the default loss, rank
     result = train(tmp_path / "shuffled", region[1], tmp_path / "model", config, progress=False, plot=False)
     scores = score_chips(result.checkpoint, region[1], tmp_path / "scores.parquet", workers=0, progress=False)
     figures = spearman_against_truth(scores, truth)

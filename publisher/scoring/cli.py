@@ -18,7 +18,7 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
               help="Chip folder the ranking was made from (checked by its fingerprint).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder for model.pt (the trained scorer), last.pt (resumable state), history.json/.png.")
-@click.option("--loss", type=click.Choice(["seed", "rank"]), default="seed", show_default=True,
+@click.option("--loss", type=click.Choice(["seed", "rank"]), default="rank", show_default=True,
               help="seed: 2 L_reg + L_linear against the cluster targets; rank: siScore's soft-rank loss along the POG.")
 @click.option("--input-size", type=click.IntRange(32, 1024), default=NATIVE_INPUT_SIZE, show_default=True,
               help="Input side in px (343 is the chip's native side; 64-96 trains much faster on a CPU).")

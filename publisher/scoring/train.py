@@ -43,7 +43,7 @@ class TrainingError(DevscoreError):
 class TrainConfig:
     """Everything that decides a training run; a resumed run must have the same."""
 
-    loss: str = "seed"
+    loss: str = "rank"
     input_size: int = NATIVE_INPUT_SIZE
     batch_size: int = 32
     lr: float = 1e-4
