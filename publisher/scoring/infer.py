@@ -43,8 +43,10 @@ class _GrayChips(Dataset):
 
 
 def default_workers() -> int:
-    """DataLoader worker processes: one per spare core, none on a single core."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """DataLoader worker processes: up to 4 where cores are plenty; none on 2 cores or fewer, where a worker
+    takes a core from the model (bench_scoring: 349 chips/s with none, 183 with one, at 64 px)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 2 else min(4, cores - 1)
 
 
 def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batch_size: int = 256,
