@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "synth": "publisher.imagery.cli:synth",
     "acquire": "publisher.imagery.acquire_cli:acquire",
     "chips": "publisher.imagery.acquire_cli:chips",
+    "viirs": "catalog.nightlights.cli:viirs",
+    "compare": "catalog.nightlights.cli:compare",
 }
 
 
