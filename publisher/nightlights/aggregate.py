@@ -34,8 +34,8 @@ def chip_polygons(tile: str) -> gpd.GeoDataFrame:
     """The 1024 chip outlines of ``tile`` in EPSG:4326 (edges densified), row-major, with row and col."""
     grid = TileGrid.from_tile_id(tile)
     rows, cols = np.divmod(np.arange(CHIPS_PER_SIDE**2), CHIPS_PER_SIDE)
-    x0, y0 = grid.transform * (cols * CHIP_SIZE, rows * CHIP_SIZE)
-    x1, y1 = grid.transform * ((cols + 1) * CHIP_SIZE, (rows + 1) * CHIP_SIZE)
+    x0, y0 = grid.transform @ (cols * CHIP_SIZE, rows * CHIP_SIZE)
+    x1, y1 = grid.transform @ ((cols + 1) * CHIP_SIZE, (rows + 1) * CHIP_SIZE)
     utm = shapely.segmentize(shapely.box(x0, y1, x1, y0), CHIP_SIZE * PIXEL_SIZE / EDGE_POINTS)
     to_wgs84 = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     wgs84 = shapely.transform(utm, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
@@ -75,7 +75,7 @@ def chip_radiance_warp(raster: str | Path, tile: str) -> np.ndarray:
     grid = TileGrid.from_tile_id(tile)
     out = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan, np.float64)
     with rasterio.open(raster) as src:
-        reproject(rasterio.band(src, 1), out, dst_transform=grid.transform * Affine.scale(CHIP_SIZE),
+        reproject(rasterio.band(src, 1), out, dst_transform=grid.transform @ Affine.scale(CHIP_SIZE),
                   dst_crs=grid.crs, dst_nodata=np.nan, resampling=Resampling.average)
     return out
 
@@ -87,11 +87,11 @@ def exact_chip_means(data: np.ndarray, transform: Affine, chips: gpd.GeoDataFram
     inv = ~transform
     for i, polygon in enumerate(chips.geometry):
         minx, miny, maxx, maxy = polygon.bounds
-        c0, r0 = (int(np.floor(v)) for v in inv * (minx, maxy))
-        c1, r1 = (int(np.ceil(v)) for v in inv * (maxx, miny))
+        c0, r0 = (int(np.floor(v)) for v in inv @ (minx, maxy))
+        c1, r1 = (int(np.ceil(v)) for v in inv @ (maxx, miny))
         cols, rows = np.meshgrid(np.arange(c0, c1), np.arange(r0, r1))
-        x0, y0 = transform * (cols, rows)
-        x1, y1 = transform * (cols + 1, rows + 1)
+        x0, y0 = transform @ (cols, rows)
+        x1, y1 = transform @ (cols + 1, rows + 1)
         areas = shapely.area(shapely.intersection(shapely.box(x0, y1, x1, y0), polygon))
         means[i] = float((areas * data[rows, cols]).sum() / areas.sum())
     return means

@@ -43,10 +43,10 @@ def clip_grid(reference: GridSpec, bbox: Sequence[float], margin: float = MARGIN
     if west > east:
         raise NightLightsError("granules crossing the antimeridian are not supported for night lights")
     inv = ~reference.transform
-    c0, r0 = inv * (west - margin, north + margin)
-    c1, r1 = inv * (east + margin, south - margin)
+    c0, r0 = inv @ (west - margin, north + margin)
+    c1, r1 = inv @ (east + margin, south - margin)
     c0, r0, c1, r1 = math.floor(c0 + 1e-6), math.floor(r0 + 1e-6), math.ceil(c1 - 1e-6), math.ceil(r1 - 1e-6)
-    return GridSpec(reference.transform * Affine.translation(c0, r0), r1 - r0, c1 - c0)
+    return GridSpec(reference.transform @ Affine.translation(c0, r0), r1 - r0, c1 - c0)
 
 
 def _overlap(target: GridSpec, source: GridSpec) -> tuple[Window, Window] | None:
