@@ -16,6 +16,10 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from pyproj import Transformer
+
+from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE
+from publisher.grid import TileGrid
 from publisher.imagery.truth import development_field, wave_noise
 
 D = 1.0 / 240.0
@@ -118,3 +122,27 @@ def truncate(path: Path, keep: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def field_scores(tile: str, year: int, seed: int = 3) -> np.ndarray:
+    """Chip scores of ``tile``: the development field at chip centres plus noise; chips (0, 0..2) unscored."""
+    grid = TileGrid.from_tile_id(tile)
+    centres = (np.arange(CHIPS_PER_SIDE) + 0.5) * CHIP_SIZE
+    xs, ys = grid.transform @ np.meshgrid(centres, centres)
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    noisy = development_field(lon, lat, year) + np.random.default_rng(seed).normal(0, 0.05, lon.shape)
+    scores = np.clip(noisy, 0, 1).astype(np.float32)
+    scores[0, :3] = np.nan
+    return scores
+
+
+def publish_field_scores(folder: Path, tiles: tuple[str, ...], year: int) -> Path:
+    """A published score catalog ``folder/catalog`` with ``field_scores`` for every tile of ``year``."""
+    from catalog.ingest import publish_table
+    from publisher.scores import GranuleYear, scores_to_table
+
+    when = dt.datetime(year, 4, 1, tzinfo=dt.timezone.utc)
+    granules = [GranuleYear(tile, year, when, None, field_scores(tile, year)) for tile in tiles]
+    scores_to_table(granules).to_csv(folder / "scores.csv", index=False)
+    publish_table(folder / "scores.csv", folder / "catalog", progress=False)
+    return folder / "catalog"

@@ -3,7 +3,6 @@ VNP46A4-like HDF5 tiles of one field agree; bad input is one error and leaves th
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil
@@ -11,45 +10,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import rasterio
-from pyproj import Transformer
 from rio_cogeo.cogeo import cog_validate
 
-from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE
 from publisher.grid import TileGrid
-from publisher.imagery.truth import development_field
 from publisher.nightlights.products import NightLightsError
-from tests.nightlights_fixtures import truncate, vnp46a4_name, write_vnl_like, write_vnp46a4_like
+from tests.nightlights_fixtures import publish_field_scores, truncate, write_vnl_like, write_vnp46a4_like
 
 TILE, YEAR = "48RVU", 2023
 #: Around 48RVU (103.96..105.10 E, 29.74..30.73 N) with room for the clip margin.
 AROUND = (103.7, 29.5, 105.35, 31.0)
 
 
-def _scores(tile: str, year: int, seed: int = 3) -> np.ndarray:
-    grid = TileGrid.from_tile_id(tile)
-    centres = (np.arange(CHIPS_PER_SIDE) + 0.5) * CHIP_SIZE
-    xs, ys = grid.transform @ np.meshgrid(centres, centres)
-    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
-    noisy = development_field(lon, lat, year) + np.random.default_rng(seed).normal(0, 0.05, lon.shape)
-    scores = np.clip(noisy, 0, 1).astype(np.float32)
-    scores[0, :3] = np.nan  # unscored chips are dropped, never counted
-    return scores
-
-
 @pytest.fixture(scope="module")
 def score_catalog(tmp_path_factory) -> Path:
     """A published catalog with the score item 48RVU-2023 (scores: the development field plus noise)."""
-    from catalog.ingest import publish_table
-    from publisher.scores import GranuleYear, scores_to_table
-
-    tmp = tmp_path_factory.mktemp("scores")
-    granule = GranuleYear(TILE, YEAR, dt.datetime(YEAR, 4, 1, tzinfo=dt.timezone.utc), None, _scores(TILE, YEAR))
-    scores_to_table([granule]).to_csv(tmp / "scores.csv", index=False)
-    publish_table(tmp / "scores.csv", tmp / "catalog")
-    return tmp / "catalog"
+    return publish_field_scores(tmp_path_factory.mktemp("scores"), (TILE,), YEAR)
 
 
 @pytest.fixture

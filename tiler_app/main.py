@@ -48,6 +48,7 @@ from tiler_app.dependencies import (
 )
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
+from tiler_app.nightlights import mount_nightlights
 from tiler_app.page import mount_page
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     _install_error_handlers(app)
 
     mount_page(app)
+    mount_nightlights(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:
