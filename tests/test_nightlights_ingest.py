@@ -170,3 +170,12 @@ def test_cli_ingest_and_compare(catalog, rasters):
     assert out.returncode == 0, out.stderr
     assert "| granule | year | Pearson | Pearson log1p | Spearman | chips |" in out.stdout
     assert "| 48RVU | 2023 |" in out.stdout
+
+
+def test_ingest_and_compare_in_one_call(catalog, rasters):
+    from catalog.nightlights.run import ingest_and_compare
+
+    report = ingest_and_compare({YEAR: rasters["vnl"]}, catalog)
+    assert [row.item for row in report.rows] == ["48RVU-2023"] and "| 48RVU | 2023 |" in report.table()
+    with pytest.raises(NightLightsError):
+        ingest_and_compare({}, catalog)

@@ -23,6 +23,7 @@ from rasterio.warp import Resampling, reproject
 
 from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE, PIXEL_SIZE
 from publisher.grid import TileGrid
+from publisher.nightlights.products import optional_import
 
 #: A chip needs this share of its area covered by valid radiance, else it is nodata (dropped).
 MIN_VALID_FRACTION = 0.5
@@ -53,6 +54,7 @@ def _chip_features(tile: str) -> tuple[list[dict], np.ndarray]:
 def chip_radiance(raster: str | Path, tile: str) -> np.ndarray:
     """(32, 32) mean radiance of every chip of ``tile`` from an EPSG:4326 raster (exactextract's
     coverage-weighted mean over valid pixels); NaN where less than half the chip has valid radiance."""
+    optional_import("exactextract")
     from exactextract import exact_extract
     from exactextract.raster import NumPyRasterSource
 

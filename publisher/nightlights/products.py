@@ -86,6 +86,16 @@ class NightLightSource:
         raise NotImplementedError
 
 
+def optional_import(name: str):
+    """A module of the ``nightlights`` extra, or an error saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise NightLightsError(f"{name} is not installed: pip install 'devscore[nightlights]'") from None
+
+
 def _year_from_name(name: str) -> int | None:
     years = {int(y) for y in YEAR_IN_NAME.findall(name)}
     return years.pop() if len(years) == 1 else None
@@ -146,8 +156,7 @@ class Vnp46a4Tile(NightLightSource):
     product = "NASA Black Marble VNP46A4 annual"
 
     def __init__(self, path: Path, layer: str | None = None) -> None:
-        import h5py
-
+        h5py = optional_import("h5py")
         self.path, self.layer = path, layer or VNP46A4_DEFAULT_LAYER
         m = VNP46A4_NAME.search(path.name)
         if not m:
@@ -189,8 +198,7 @@ class Vnp46a4Tile(NightLightSource):
                                            f"index of its name ({first + step / 2:.4f})")
 
     def read(self, window: Window) -> np.ndarray:
-        import h5py
-
+        h5py = optional_import("h5py")
         r0, c0 = int(window.row_off), int(window.col_off)
         r1, c1 = r0 + int(window.height), c0 + int(window.width)
         try:
