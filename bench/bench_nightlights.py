@@ -108,6 +108,9 @@ def run(quick: bool = False) -> str:
             ingest_s, compare_s, rss, out = _ingest_and_compare(raster, copy)
             rows.append([name, f"{raster.stat().st_size / 2**20:.1f}", f"{ingest_s:.2f}", f"{compare_s:.2f}",
                          f"{rss:.0f}", ", ".join(str(s) for s in out["spearman"])])
+        import_rss, _ = child_peak_rss_mb("from catalog.nightlights.ingest import ingest\n"
+                                          "from catalog.nightlights.compare import compare_catalog\nresult = {}")
+        rows.append(["(imports only, no work: the RSS floor)", "", "", "", f"{import_rss:.0f}", ""])
         served = folder / "catalog-1"
         port = free_port()
         proc = subprocess.Popen([str(Path(sys.executable).parent / "devscore"), "serve", "--catalog", str(served),
