@@ -3,6 +3,7 @@ VNP46A4-like HDF5 tiles of one field agree; bad input is one error and leaves th
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
@@ -179,3 +181,20 @@ def test_ingest_and_compare_in_one_call(catalog, rasters):
     assert [row.item for row in report.rows] == ["48RVU-2023"] and "| 48RVU | 2023 |" in report.table()
     with pytest.raises(NightLightsError):
         ingest_and_compare({}, catalog)
+
+
+def test_granules_the_rasters_miss_are_skipped_and_named_ones_refused(score_catalog, rasters, tmp_path):
+    from catalog.ingest import publish_table
+    from catalog.nightlights.ingest import ingest
+    from publisher.scores import GranuleYear, scores_to_table
+
+    catalog = Path(shutil.copytree(score_catalog, tmp_path / "catalog"))
+    scores = np.full((32, 32), 0.5, np.float32)
+    others = [GranuleYear(tile, YEAR, dt.datetime(YEAR, 4, 1, tzinfo=dt.timezone.utc), None, scores)
+              for tile in ("01KAB", "31UDQ")]  # across the antimeridian (Fiji); Paris, far from the rasters
+    scores_to_table(others).to_csv(tmp_path / "more.csv", index=False)
+    publish_table(tmp_path / "more.csv", catalog, progress=False)
+    assert [i.id for i in ingest(rasters["vnl"], YEAR, catalog)] == ["48RVU-2023"]
+    for tile, reason in (("31UDQ", "do not cover"), ("01KAB", "antimeridian")):
+        with pytest.raises(NightLightsError, match=reason):
+            ingest(rasters["vnl"], YEAR, catalog, tiles=[tile])

@@ -56,7 +56,13 @@ def ingest(rasters: Sequence[str | Path], year: int, catalog_dir: str | Path, ti
     todo = _tiles(catalog, year, tiles)
     clips: dict[str, Clip] = {}
     for tile in tqdm(sorted(todo), desc="night lights", unit="granule", disable=len(todo) < 2):
-        clip = clip_sources(sources, TileGrid.from_tile_id(tile).bbox)
+        bbox = TileGrid.from_tile_id(tile).bbox
+        if bbox[0] > bbox[2]:  # west > east: the granule crosses the antimeridian
+            if tiles:
+                raise NightLightsError(f"granule {tile} crosses the antimeridian: not supported for night lights")
+            log.warning("granule %s crosses the antimeridian, skipped", tile)
+            continue
+        clip = clip_sources(sources, bbox)
         if clip is None or clip.valid_fraction == 0:
             if tiles:
                 raise NightLightsError(f"the night-light rasters do not cover granule {tile}")
