@@ -198,3 +198,19 @@ def test_granules_the_rasters_miss_are_skipped_and_named_ones_refused(score_cata
     for tile, reason in (("31UDQ", "do not cover"), ("01KAB", "antimeridian")):
         with pytest.raises(NightLightsError, match=reason):
             ingest(rasters["vnl"], YEAR, catalog, tiles=[tile])
+
+
+def test_a_later_score_publish_keeps_the_night_lights(catalog, rasters, tmp_path):
+    from catalog.ingest import publish_table
+    from catalog.nightlights.ingest import ingest
+    from catalog.reader import StaticCatalog
+    from publisher.scores import GranuleYear, scores_to_table
+
+    ingest(rasters["vnl"], YEAR, catalog)
+    granule = GranuleYear("48RUU", YEAR, dt.datetime(YEAR, 4, 1, tzinfo=dt.timezone.utc), None,
+                          np.full((32, 32), 0.5, np.float32))
+    scores_to_table([granule]).to_csv(tmp_path / "more.csv", index=False)
+    publish_table(tmp_path / "more.csv", catalog, progress=False)
+    index = StaticCatalog(catalog)
+    assert [r.id for r in index.items("viirs-nightlights")] == ["48RVU-2023"]
+    assert [r.id for r in index.items("devscore-scores")] == ["48RUU-2023", "48RVU-2023"]
