@@ -126,12 +126,17 @@ class VnlRaster(NightLightSource):
             raise NightLightsError(f"{path.name}: pixels are not north-up 15 arc-second squares ({transform.a:.6g} deg)")
 
     def read(self, window: Window) -> np.ndarray:
+        gdal_log = logging.getLogger("rasterio._err")
+        level = gdal_log.level
+        gdal_log.setLevel(logging.ERROR)  # GDAL's own lines would repeat the one error raised below
         try:
             with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB), rasterio.open(self.href) as src:
                 data = src.read(1, window=window).astype(np.float32)
         except rasterio.errors.RasterioIOError as exc:
             raise NightLightsError(f"{self.path.name}: reading rows {window.row_off}..{window.row_off + window.height} "
-                                   f"failed, the file is truncated or damaged ({_first_line(exc)})") from None
+                                   f"failed, the file is truncated or damaged ({_root_cause(exc)})") from None
+        finally:
+            gdal_log.setLevel(level)
         invalid = ~np.isfinite(data) | (data < 0)
         if self.nodata is not None:
             invalid |= data == np.float32(self.nodata)
@@ -146,7 +151,14 @@ def _vnl_layer(name: str) -> str:
     return "radiance"
 
 
-def _first_line(exc: Exception) -> str:
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost cause (GDAL's own message rather than rasterio's summary)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
