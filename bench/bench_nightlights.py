@@ -30,12 +30,14 @@ GOAL_P50_MS = 300.0
 def write_vnl_strip(path: Path, bbox: tuple[float, float, float, float], full_width: bool) -> Path:
     """A VNL-like GeoTIFF (one block per scanline, uncompressed as EOG ships it inside the gzip) with
     the rows covering ``bbox``: all 86401 columns of the global grid when ``full_width``, written row
-    block by row block so memory stays bounded; radiance of the test field near the granules, 0 elsewhere."""
+    block by row block so memory stays bounded; the test field's radiance near the granules, 0 elsewhere."""
     west, south, east, north = bbox
     r0, r1 = int(np.floor((VNL_ORIGIN[1] - north) / D)), int(np.ceil((VNL_ORIGIN[1] - south) / D))
-    c0, c1 = (0, 86401) if full_width else (int(np.floor((west - VNL_ORIGIN[0]) / D)), int(np.ceil((east - VNL_ORIGIN[0]) / D)))
-    f0, f1 = int(np.floor((west - VNL_ORIGIN[0]) / D)) - c0, int(np.ceil((east - VNL_ORIGIN[0]) / D)) - c0
-    profile = {"driver": "GTiff", "width": c1 - c0, "height": r1 - r0, "count": 1, "dtype": "float32", "crs": "EPSG:4326",
+    w0, w1 = int(np.floor((west - VNL_ORIGIN[0]) / D)), int(np.ceil((east - VNL_ORIGIN[0]) / D))
+    c0, c1 = (0, 86401) if full_width else (w0, w1)
+    f0, f1 = w0 - c0, w1 - c0
+    profile = {"driver": "GTiff", "width": c1 - c0, "height": r1 - r0, "count": 1, "dtype": "float32",
+               "crs": "EPSG:4326",
                "transform": Affine(D, 0, VNL_ORIGIN[0] + c0 * D, 0, -D, VNL_ORIGIN[1] - r0 * D),
                "blockysize": 1, "tiled": False}
     lon = VNL_ORIGIN[0] + (np.arange(c0 + f0, c0 + f1) + 0.5) * D
@@ -61,8 +63,10 @@ def _ingest_and_compare(raster: Path, catalog: Path) -> tuple[float, float, floa
         "import time\n"
         "from catalog.nightlights.ingest import ingest\n"
         "from catalog.nightlights.compare import compare_catalog\n"
-        f"t = time.perf_counter(); ingest([{str(raster)!r}], {YEAR}, {str(catalog)!r}); ingest_s = time.perf_counter() - t\n"
-        f"t = time.perf_counter(); report = compare_catalog({str(catalog)!r}, {YEAR}); compare_s = time.perf_counter() - t\n"
+        f"t = time.perf_counter(); ingest([{str(raster)!r}], {YEAR}, {str(catalog)!r})\n"
+        "ingest_s = time.perf_counter() - t\n"
+        f"t = time.perf_counter(); report = compare_catalog({str(catalog)!r}, {YEAR})\n"
+        "compare_s = time.perf_counter() - t\n"
         "result = {'ingest_s': ingest_s, 'compare_s': compare_s, "
         "'spearman': [round(r.correlation.spearman, 3) for r in report.rows]}\n"
     )
@@ -94,7 +98,8 @@ def run(quick: bool = False) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         catalog = publish_field_scores(folder, TILES, YEAR)
-        plain = write_vnl_strip(folder / f"VNL_npp_{YEAR}_global_vcmslcfg_v2.average.dat.tif", bbox, full_width=not quick)
+        name = f"VNL_npp_{YEAR}_global_vcmslcfg_v2.average.dat.tif"
+        plain = write_vnl_strip(folder / name, bbox, full_width=not quick)
         with rasterio.open(plain) as src:
             shape = f"{src.width} x {src.height}"
         raw_mb = plain.stat().st_size / 2**20
@@ -144,17 +149,20 @@ def run(quick: bool = False) -> str:
             proc.wait(timeout=10)
     ratio = float(rows[1][2]) / float(rows[0][2])
     return "\n".join([
-        f"### Night lights: ingest of a VNL-like file covering {len(TILES)} granules, comparison of {len(TILES)} granule-years",
+        f"### Night lights: ingest of a VNL-like file covering {len(TILES)} granules, comparison of "
+        f"{len(TILES)} granule-years",
         "",
         f"Input: {shape} float32, one block per scanline ({raw_mb:.0f} MB uncompressed"
-        f"{', all 86401 columns of the global grid' if not quick else ', a window'}); medians of {runs_per_input} runs, each in a fresh process.",
+        f"{', all 86401 columns of the global grid' if not quick else ', a window'}); medians of "
+        f"{runs_per_input} runs, each in a fresh process.",
         "",
         table(["input", "MB", "ingest s", "compare s", "peak RSS MB", "Spearman per granule"], rows),
         "",
         f"Reading through /vsigzip/ costs {ratio:.2f}x the plain file (the stream is inflated up to the last row "
         "needed; GDAL's block cache is capped at 64 MB, so memory does not grow with the file).",
         "",
-        f"### Night lights: correlation endpoint, warm, {repeats} sequential requests (goal p50 <= {GOAL_P50_MS:.0f} ms)",
+        f"### Night lights: correlation endpoint, warm, {repeats} sequential requests "
+        f"(goal p50 <= {GOAL_P50_MS:.0f} ms)",
         "",
         table(["query", "cold first call ms (baseline)", "p50 ms", "p99 ms", "goal"], endpoint_rows),
         "",

@@ -84,7 +84,8 @@ def test_ingest_writes_a_cog_item_linked_both_ways(catalog, rasters, schema_dir)
     assert doc["properties"]["devscore:nightlights_sources"] == [rasters["vnl_gz"][0].name]
     score = json.loads((catalog / "devscore-scores" / "48RVU-2023" / "48RVU-2023.json").read_text())
     to_lights = [l for l in score["links"] if l["rel"] == "related"]
-    assert (catalog / "devscore-scores" / "48RVU-2023" / to_lights[0]["href"]).resolve() == (item_dir / "48RVU-2023.json")
+    score_dir = catalog / "devscore-scores" / "48RVU-2023"
+    assert (score_dir / to_lights[0]["href"]).resolve() == item_dir / "48RVU-2023.json"
     back = [l for l in doc["links"] if l["rel"] == "related"]
     assert (item_dir / back[0]["href"]).resolve() == (catalog / "devscore-scores" / "48RVU-2023" / "48RVU-2023.json")
     assert validate_catalog(catalog, schema_dir) == []

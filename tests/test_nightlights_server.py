@@ -67,6 +67,8 @@ def test_night_light_tiles_use_the_log_scale_default(served, prefix):
     assert image[..., 3].max() == 255 and len(np.unique(image.reshape(-1, 4), axis=0)) > 20
     linear = httpx.get(base + _tile_url(prefix) + "?colormap_name=magma", timeout=60)
     assert linear.status_code == 200 and linear.content != r.content  # the default is not a plain linear ramp
+    wmts = httpx.get(f"{base}{prefix}/WMTSCapabilities.xml", timeout=60)
+    assert wmts.status_code == 200 and "<Capabilities" in wmts.text and "nightlights-" in wmts.text
 
 
 def test_correlation_of_a_granule_year_matches_the_report(served):

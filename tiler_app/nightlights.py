@@ -14,6 +14,7 @@ Routes (ids are looked up in the catalog; no request names a file):
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Annotated, Any
 
 import attr
@@ -26,6 +27,8 @@ from fastapi.responses import FileResponse
 from rio_tiler.io import Reader
 from titiler.core.dependencies import ColorMapParams, ImageRenderingParams
 from titiler.core.factory import TilerFactory
+from titiler.extensions.wmts import wmtsExtension
+from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
 from titiler.mosaic.factory import MosaicTilerFactory
 
 from catalog.reader import ItemRecord, NotFoundError, StaticCatalog
@@ -114,7 +117,7 @@ def _backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
 
 
 @functools.lru_cache(maxsize=256)
-def _chips(score_cog: str, lights_cog: str, tile: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _chips(score_cog: str, lights_cog: str, tile: str, stamp: tuple) -> tuple[np.ndarray, ...]:
     """(scores, radiance, centre lon, centre lat) of a granule-year's 1024 chips; ``stamp`` (the files'
     mtimes) keys the cache so a new publish or ingest is seen."""
     centres = chip_polygons(tile).geometry.centroid
@@ -219,15 +222,25 @@ def compare_page() -> FileResponse:
     return FileResponse(STATIC / "compare.html", media_type="text/html")
 
 
+def _item_layer(path: str) -> str:
+    return f"nightlights-{Path(path).parent.name}"
+
+
+def _year_layer(year: str) -> str:
+    return f"nightlights-{year}"
+
+
 def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
     """Add the night-light tiles, correlation endpoint and compare page to ``app``."""
     items = TilerFactory(path_dependency=nightlights_path, colormap_dependency=colormap,
                          render_dependency=rendering, router_prefix=ITEM_PREFIX,
+                         extensions=[wmtsExtension(layer_identifier_provider=_item_layer)],
                          route_dependencies=COORDINATE_CHECKS, add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Night lights"])
     years = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog),
                                path_dependency=nightlights_year, colormap_dependency=colormap,
                                render_dependency=rendering, router_prefix=YEAR_PREFIX,
+                               extensions=[mosaic_wmtsExtension(layer_identifier_provider=_year_layer)],
                                route_dependencies=COORDINATE_CHECKS, add_viewer=False)
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Night lights"])
     app.include_router(router)

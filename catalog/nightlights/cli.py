@@ -9,6 +9,10 @@ import click
 from publisher.nightlights.products import VNP46A4_DEFAULT_LAYER
 
 
+def _split(value: str | None) -> list[str] | None:
+    return [t.strip() for t in value.split(",") if t.strip()] if value else None
+
+
 @click.group()
 def viirs() -> None:
     """VIIRS night lights beside the score layers (EOG VNL GeoTIFF, NASA Black Marble VNP46A4)."""
@@ -22,8 +26,8 @@ def viirs() -> None:
               help="Year of the night lights; must match the year in the file names.")
 @click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Static catalog holding the score items.")
-@click.option("--tiles", default=None, callback=lambda ctx, param, value: [t.strip() for t in value.split(",") if t.strip()]
-              if value else None, help="Comma list of MGRS tiles (default: every score item of --year).")
+@click.option("--tiles", default=None, callback=lambda ctx, param, value: _split(value),
+              help="Comma list of MGRS tiles (default: every score item of --year).")
 @click.option("--layer", default=None, help=f"VNP46A4 layer (default {VNP46A4_DEFAULT_LAYER}).")
 def ingest_command(rasters: tuple[str, ...], year: int, catalog_dir: Path, tiles: list[str] | None,
                    layer: str | None) -> None:

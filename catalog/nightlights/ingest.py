@@ -78,7 +78,8 @@ def ingest(rasters: Sequence[str | Path], year: int, catalog_dir: str | Path, ti
         for tile, clip in clips.items():
             folder = staging / tile
             folder.mkdir()
-            cog = write_clip_cog(clip, folder / "nightlights.tif", f"{sources[0].product} {sources[0].layer}, nW/cm2/sr")
+            description = f"{sources[0].product} {sources[0].layer}, nW/cm2/sr"
+            cog = write_clip_cog(clip, folder / "nightlights.tif", description)
             item = create_item(tile, year, clip, cog, sources[0].product, sources[0].layer, names)
             staged.append(StagedItem(item=item, folder=folder))
         install_items(catalog_dir, staged)

@@ -40,7 +40,8 @@ VNP46A4_TILE_DEG = 10.0
 #: Defaults of the two Black Marble collections when the file does not state them.
 VNP46A4_C1_FILL, VNP46A4_C1_SCALE = 65535, 0.1
 VNP46A4_C2_FILL = -999.9
-VNP46A4_NAME = re.compile(r"VNP46A4\.A(?P<year>\d{4})(?P<doy>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})\.(?P<collection>\d{3})\.",
+VNP46A4_NAME = re.compile(r"VNP46A4\.A(?P<year>\d{4})(?P<doy>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})"
+                          r"\.(?P<collection>\d{3})\.",
                           re.IGNORECASE)
 YEAR_IN_NAME = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
 
@@ -123,7 +124,8 @@ class VnlRaster(NightLightSource):
         if CRS.from_user_input(crs) != CRS.from_epsg(4326):
             raise NightLightsError(f"{path.name}: CRS {crs.to_string()} is not EPSG:4326 (VNL is on a lon/lat grid)")
         if transform.b or transform.d or abs(transform.a - PIXEL_DEG) > 1e-6 or abs(transform.e + PIXEL_DEG) > 1e-6:
-            raise NightLightsError(f"{path.name}: pixels are not north-up 15 arc-second squares ({transform.a:.6g} deg)")
+            raise NightLightsError(f"{path.name}: pixels are not north-up 15 arc-second squares "
+                                   f"({transform.a:.6g} deg)")
 
     def read(self, window: Window) -> np.ndarray:
         gdal_log = logging.getLogger("rasterio._err")
@@ -197,7 +199,8 @@ class Vnp46a4Tile(NightLightSource):
                 self.offset = _attr(ds, "add_offset", 0.0)
                 self._check_lonlat(group)
         except OSError as exc:
-            raise NightLightsError(f"{path.name}: not a readable HDF5 file, truncated or damaged ({_first_line(exc)})") from None
+            raise NightLightsError(f"{path.name}: not a readable HDF5 file, truncated or damaged "
+                                   f"({_first_line(exc)})") from None
 
     def _check_lonlat(self, group) -> None:
         """Where the file carries lon/lat of pixel centres, they must agree with the tile index."""
