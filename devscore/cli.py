@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "pog": "publisher.ranking.pog_cli:pog",
     "train": "publisher.scoring.cli:train",
     "score": "publisher.scoring.cli:score",
+    "viirs": "catalog.nightlights.cli:viirs",
+    "compare": "catalog.nightlights.cli:compare",
 }
 
 
