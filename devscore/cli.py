@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "synth": "publisher.imagery.cli:synth",
     "acquire": "publisher.imagery.acquire_cli:acquire",
     "chips": "publisher.imagery.acquire_cli:chips",
+    "rank": "publisher.ranking.cli:rank",
+    "pog": "publisher.ranking.pog_cli:pog",
 }
 
 

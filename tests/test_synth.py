@@ -149,3 +149,69 @@ def test_default_size_is_the_real_10m_grid(tmp_path):
         truth = ds.read(1)
     assert truth.max() > 0.6 and truth.min() < 0.1  # Chengdu's core and its countryside
     assert len(np.unique(overview.reshape(3, -1), axis=1)[0]) > 100  # textured land, not a flat fill
+
+
+def test_every_year_has_one_clear_scene_and_acquisition_prefers_it(region):
+    """One fairly clear scene with no blank swath per granule-year, the others cloudier or cut by the swath
+    edge; the default --max-cloud finds scenes and the selection takes the clear, whole one."""
+    from publisher.imagery.acquire import DEFAULT_MAX_CLOUD, search_scenes, select_scene
+
+    out, result = region
+    for tile in ("48RVU", "48RUU"):
+        scenes = [i for i in result.scenes if i.properties["s2:mgrs_tile"] == tile]
+        clear = [i for i in scenes if 3 <= i.properties["eo:cloud_cover"] <= 25
+                 and i.properties["s2:nodata_pixel_percentage"] == 0]
+        assert len(clear) == 1, [(i.properties["eo:cloud_cover"], i.properties["s2:nodata_pixel_percentage"]) for i in scenes]
+        others = [i for i in scenes if i is not clear[0]]
+        assert all(i.properties["eo:cloud_cover"] > 30 or i.properties["s2:nodata_pixel_percentage"] > 5 for i in others)
+        found = search_scenes(tile, 2023, source_catalog=out / "source", max_cloud=DEFAULT_MAX_CLOUD)
+        assert len(found) >= 2  # the clear scene and the swath-cut one: the choice between them matters
+        chosen, ranked = select_scene(found, tile, 2023)
+        assert chosen.item.id == clear[0].id and len(ranked) == len(found)
+
+
+def test_year_looks_are_deterministic_and_vary():
+    from publisher.imagery.scene import CLEAR_CLOUD, year_looks
+
+    a = year_looks(np.random.default_rng(1), 4)
+    assert a == year_looks(np.random.default_rng(1), 4)
+    assert sum(CLEAR_CLOUD[0] <= look.cloud_share <= CLEAR_CLOUD[1] and look.blank_share == 0 for look in a) >= 1
+    assert len({look.seed for look in a}) == 4 and len({round(look.cloud_share, 6) for look in a}) == 4
+    assert year_looks(np.random.default_rng(2), 1)[0].blank_share == 0
+
+
+def test_builtup_rule_separates_the_palette():
+    """Every roof, concrete, paving and road colour counts as built-up, at any brightness the renderer
+    gives it; fields, yards, trees, bare land and water do not, nor do cloud and blank pixels."""
+    from publisher.imagery import scene
+    from publisher.imagery.builtup import builtup_mask
+
+    built = [*scene.ROOF_COLOURS, *scene.CONCRETE_COLOURS, scene.PAVING_COLOUR, *scene.PALETTE[[scene.ASPHALT, scene.LANE]]]
+    land = [*scene.FIELD_COLOURS, *scene.YARD_COLOURS, *scene.PALETTE[[scene.FOREST_CANOPY, scene.BARE, scene.WATER]]]
+    for factor in (0.9, 1.0, 1.1):
+        for colours, expected in ((built, True), (land, False)):
+            rgb = np.clip(np.rint(np.float32(colours) * factor), 1, 255).astype(np.uint8)
+            mask, clear = builtup_mask(rgb)
+            assert clear.all() and (mask == expected).all(), (factor, rgb[mask != expected])
+    mask, clear = builtup_mask(np.uint8([[0, 0, 0], [245, 245, 245], [220, 225, 230]]))
+    assert not mask.any() and not clear.any()
+
+
+def test_builtup_share_from_pixels_follows_the_truth(tmp_path):
+    """The built-up share measured from the chips of the scene acquisition picks ranks the plain's chips
+    as their mean truth does (Spearman >= 0.8); the same shares shuffled do not."""
+    from publisher.imagery.acquire import search_scenes, select_scene
+    from publisher.imagery.builtup import check_against_truth
+    from publisher.imagery.chipfiles import list_chip_files
+    from publisher.imagery.extract import chip_grid, extract_chips
+    from publisher.mpi import world
+
+    synthesize(tmp_path / "region", tiles=("48RVU",), years=(2023,), scenes_per_year=2, size=768, seed=11,
+               progress=False)
+    chosen, _ = select_scene(search_scenes("48RVU", 2023, source_catalog=tmp_path / "region" / "source"), "48RVU", 2023)
+    href = chosen.item.assets["visual"].get_absolute_href()
+    with extract_chips(href, world()) as chipset:
+        chipset.save(tmp_path / "chips" / "48RVU-2023.npz", chip_grid=chip_grid(href))
+    check = check_against_truth(list_chip_files(tmp_path / "chips")[0], tmp_path / "region")
+    assert check.chips > 500
+    assert check.spearman >= 0.8 and abs(check.shuffled) < 0.15, check

@@ -34,8 +34,8 @@ from publisher.constants import GRANULE_EXTENT_M, GRANULE_SIZE
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
-from publisher.imagery.scene import (STRIP_ROWS, GroundFields, Lattice, SceneLook, Sky, apply_look, ground_fields,
-                                     render_ground)
+from publisher.imagery.scene import (STRIP_ROWS, GroundFields, Lattice, Sky, apply_look, ground_fields, render_ground,
+                                     year_looks)
 from publisher.imagery.truth import development_field
 from publisher.mpi import Communicator, map_gather, world
 
@@ -174,9 +174,7 @@ def _granule_year(out: Path, job: _Job) -> tuple[Path, list[pystac.Item]]:
                               ["ground-truth development, 0 to 1"])
     ground = _render(fields)
     items = []
-    for k in range(job.scenes_per_year):
-        look = SceneLook(cloud_share=float(rng.uniform(0.0, 0.6)),
-                         blank_share=float(rng.choice([0.0, 0.1, 0.25, 0.4])), seed=int(rng.integers(2**31)))
+    for k, look in enumerate(year_looks(rng, job.scenes_per_year)):
         when = dt.datetime(job.year, 1 + (k * 12) // job.scenes_per_year, 12, 3, 35, 41, tzinfo=dt.timezone.utc)
         visual = out / "source" / COLLECTION / scene_id(job.tile, when) / "visual.tif"
         cloud_pct, blank_pct = _write_scene(visual, _profile(transform, grid.epsg, job.size, 3, "uint8", 0), ground,

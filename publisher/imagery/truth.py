@@ -21,6 +21,12 @@ from publisher.errors import DevscoreError
 #: (lon, lat, radius in km, peak) of the settlements around Chengdu.
 CITIES = ((104.07, 30.67, 22.0, 1.0), (103.62, 31.00, 8.0, 0.7), (104.40, 30.05, 9.0, 0.65),
           (103.85, 30.05, 7.0, 0.6), (104.55, 30.85, 6.0, 0.55), (103.45, 30.40, 5.0, 0.5))
+#: Market towns scattered over the region: (lon, lat, radius in km, peak), drawn once from a fixed seed.
+_TOWN_RNG = np.random.default_rng(20221)
+TOWNS = tuple(zip(_TOWN_RNG.uniform(102.9, 105.1, 40), _TOWN_RNG.uniform(29.6, 31.7, 40),
+                  _TOWN_RNG.uniform(1.2, 3.5, 40), _TOWN_RNG.uniform(0.22, 0.5, 40)))
+#: The rural floor varies between these over tens of kilometres (denser and sparser countryside).
+RURAL_FLOOR = (0.02, 0.24)
 #: Yearly growth of every city's radius, from BASE_YEAR on.
 GROWTH_PER_YEAR, BASE_YEAR = 0.06, 2022
 #: The Longmen Shan front: mountains rise west of this longitude.
@@ -29,10 +35,16 @@ KM_PER_DEGREE = 111.32
 
 
 def development_field(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
-    """Development level in [0, 1]: the strongest city influence over a rural floor, fading in the mountains."""
-    level = np.full(np.shape(lon), 0.05)
+    """Development level in [0, 1]: the strongest city or market-town influence over a rural floor that
+    itself varies from place to place, fading in the mountains."""
+    low, high = RURAL_FLOOR
+    level = low + (high - low) * wave_noise(lon, lat, seed=5, waves=24) ** 2
     growth = 1.0 + GROWTH_PER_YEAR * (year - BASE_YEAR)
-    for clon, clat, radius, peak in CITIES:
+    west, east, south, north = np.min(lon), np.max(lon), np.min(lat), np.max(lat)
+    for clon, clat, radius, peak in (*CITIES, *TOWNS):
+        reach = 6.0 * radius * growth / KM_PER_DEGREE  # beyond 6 sigma (in degrees, generously) it adds nothing
+        if clon < west - 2 * reach or clon > east + 2 * reach or clat < south - reach or clat > north + reach:
+            continue
         dx = (lon - clon) * KM_PER_DEGREE * np.cos(np.radians(clat))
         dy = (lat - clat) * KM_PER_DEGREE
         level = np.maximum(level, peak * np.exp(-(dx**2 + dy**2) / (2 * (radius * growth) ** 2)))

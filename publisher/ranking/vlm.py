@@ -1,0 +1,340 @@
+"""A client for vision-language models behind any OpenAI-compatible chat API (vLLM, Ollama, hosted).
+
+Each image gets ``calls_per_image`` calls (averaged). Concurrency is bounded per HTTP request: the
+semaphore sits in the HTTP transport, so the openai client's own retries (408, 429 honouring
+Retry-After, 5xx, timeouts, dropped connections) sleep between requests without holding a slot.
+A call that still fails, or whose answer is unparsable or out of range, is counted and dropped; an
+image with no usable answer is reported and left out, never scored 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import numpy as np
+import openai
+from tqdm import tqdm
+
+from publisher.errors import DevscoreError
+from publisher.ranking.cache import AnswerCache, cache_key
+from publisher.ranking.parse import OUT_OF_RANGE, Parsed, parse_score, parse_shares
+from publisher.ranking.prompts import Prompts
+
+try:  # the openai client sends through httpx2 from 2.x on, through httpx before
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - depends on the installed openai
+    import httpx
+
+log = logging.getLogger(__name__)
+if logging.getLogger(httpx.__name__).level == logging.NOTSET:  # one INFO line per HTTP request drowns the summary
+    logging.getLogger(httpx.__name__).setLevel(logging.WARNING)
+
+#: vLLM guided-decoding patterns for ``structured=True``.
+SCORE_REGEX = r"(100|[1-9]?[0-9])"
+SHARES_REGEX = r"\[" + ", ".join([SCORE_REGEX] * 4) + r"\]"
+#: At most this many calls per HTTP slot are prepared at once (each holds a base64 image in memory).
+PENDING_PER_SLOT = 4
+
+
+class VLMError(DevscoreError):
+    """The VLM endpoint cannot be used: misconfigured, unreachable, refusing the key or the model."""
+
+
+@dataclass(frozen=True)
+class VLMConfig:
+    """Where and how to call the VLM. The API key never appears in the repr, logs or output."""
+
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    concurrency: int = 8
+    calls_per_image: int = 3
+    max_retries: int = 5
+    timeout: float = 120.0
+    structured: bool = False
+    temperature: float | None = None
+    max_tokens: int = 64
+    cache_dir: Path | None = None
+    prompts: Prompts = field(default_factory=Prompts, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.base_url:
+            raise VLMError("no VLM endpoint: give --vlm-base-url or set DEVSCORE_VLM_BASE_URL")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise VLMError(f"VLM endpoint {self.endpoint_host!r} is not an http(s) URL")
+        if not self.model:
+            raise VLMError("no VLM model: give --vlm-model or set DEVSCORE_VLM_MODEL")
+        for name in ("concurrency", "calls_per_image"):
+            if getattr(self, name) < 1:
+                raise VLMError(f"VLM {name} must be at least 1, got {getattr(self, name)}")
+        if self.max_retries < 0 or self.timeout <= 0:
+            raise VLMError("VLM max_retries must be >= 0 and timeout > 0")
+
+    @classmethod
+    def from_env(cls, **overrides) -> "VLMConfig":
+        """Options given (not None) win over ``DEVSCORE_VLM_BASE_URL``, ``DEVSCORE_VLM_MODEL`` and
+        ``DEVSCORE_VLM_API_KEY``; ``prompts_file`` reads the prompts from a TOML file."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        prompts_file = values.pop("prompts_file", None)
+        if prompts_file is not None:
+            values["prompts"] = Prompts.from_file(prompts_file)
+        if "cache_dir" in values:
+            values["cache_dir"] = Path(values["cache_dir"])
+        for name in ("base_url", "model", "api_key"):
+            values.setdefault(name, os.environ.get(f"DEVSCORE_VLM_{name.upper()}") or None)
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown VLMConfig option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @property
+    def endpoint_host(self) -> str:
+        """The endpoint's host[:port], without user info or path: safe to log and to keep in provenance."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or self.base_url
+        return f"{host}:{parts.port}" if parts.port else host
+
+
+@dataclass
+class CallStats:
+    """What the calls cost and how they went (accumulates over a client's runs)."""
+
+    calls: int = 0  # calls sent to the endpoint (a call may take several HTTP requests)
+    cached: int = 0  # calls answered from the on-disk cache
+    requests: int = 0  # HTTP requests, retries included
+    failed: int = 0  # calls that failed after every retry
+    unparsable: int = 0
+    out_of_range: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    images_left_out: int = 0  # images with no usable answer at all
+
+    @property
+    def retried(self) -> int:
+        """HTTP requests beyond the first of each call."""
+        return max(self.requests - self.calls, 0)
+
+    def summary(self) -> str:
+        """One line for the log and the CLI."""
+        line = (f"VLM calls: {self.calls} made, {self.cached} cached, {self.retried} retried, {self.failed} failed, "
+                f"{self.unparsable} unparsable, {self.out_of_range} out of range")
+        if self.prompt_tokens or self.completion_tokens:
+            line += f"; tokens {self.prompt_tokens} prompt + {self.completion_tokens} completion"
+        if self.images_left_out:
+            line += f"; {self.images_left_out} image(s) without a usable answer left out"
+        return line
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """A development score for one image: ``value`` the mean 0-100 score of the usable answers, or None
+    when every call failed or was unparsable (the image is then left out, never scored 0)."""
+
+    value: float | None
+    answers: list[float]
+    failures: int  # calls that failed after every retry
+    unparsable: int  # answers dropped as unparsable or out of range
+
+
+@dataclass(frozen=True)
+class CategoryAnswer:
+    """Category shares (urban, rural, mountain, highland; sum 1) for one image, or None."""
+
+    shares: np.ndarray | None
+    answers: list[np.ndarray]
+    failures: int
+    unparsable: int
+
+
+class _SlotTransport(httpx.AsyncBaseTransport):
+    """Wraps the HTTP transport so each request holds one of ``concurrency`` slots only while it is on
+    the wire (its body read in full), never while the openai client sleeps before a retry."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, slots: asyncio.Semaphore, stats: CallStats) -> None:
+        self.inner, self.slots, self.stats = inner, slots, stats
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self.slots:
+            self.stats.requests += 1
+            response = await self.inner.handle_async_request(request)
+            try:
+                raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            finally:
+                await response.aclose()
+        return httpx.Response(response.status_code, headers=response.headers, content=raw,
+                              extensions={k: v for k, v in response.extensions.items() if k != "network_stream"})
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class VLMClient:
+    """Scores and category shares of images from an OpenAI-compatible chat endpoint."""
+
+    def __init__(self, config: VLMConfig, progress: bool = True) -> None:
+        self.config = config
+        self.stats = CallStats()
+        self.progress = progress
+        self.cache = AnswerCache(config.cache_dir) if config.cache_dir else None
+
+    def __repr__(self) -> str:
+        return f"VLMClient({self.config!r})"
+
+    # ------------------------------------------------------------------ public API
+    async def score_images(self, images: list[bytes]) -> list[ImageAnswer]:
+        """A 0-100 development score per image (PNG bytes), the mean of ``calls_per_image`` answers."""
+        parsed = await self._ask(images, self.config.prompts.score, SCORE_REGEX, parse_score, "scores")
+        return [ImageAnswer(float(np.mean(ok)) if ok else None, ok, fails, bad) for ok, fails, bad in parsed]
+
+    async def category_shares(self, images: list[bytes]) -> list[CategoryAnswer]:
+        """Shares of urban, rural, mountain, highland per image, each answer normalised, then averaged."""
+        parsed = await self._ask(images, self.config.prompts.category, SHARES_REGEX, parse_shares, "categories")
+        return [CategoryAnswer(np.mean(ok, axis=0) if ok else None, ok, fails, bad) for ok, fails, bad in parsed]
+
+    def score_images_sync(self, images: list[bytes]) -> list[ImageAnswer]:
+        """:meth:`score_images` for callers without an event loop."""
+        return asyncio.run(self.score_images(images))
+
+    def category_shares_sync(self, images: list[bytes]) -> list[CategoryAnswer]:
+        """:meth:`category_shares` for callers without an event loop."""
+        return asyncio.run(self.category_shares(images))
+
+    # ------------------------------------------------------------------ machinery
+    async def _ask(self, images: list[bytes], prompt: str, regex: str, parse: Callable[[str], Parsed],
+                   what: str) -> list[tuple[list, int, int]]:
+        """Every call for every image; returns per image (usable values, failed calls, dropped answers)."""
+        cfg = self.config
+        n_calls = cfg.calls_per_image
+        texts: list[list[str | None]] = [[None] * n_calls for _ in images]
+        failed = [[False] * n_calls for _ in images]
+        errors: list[str] = []
+        shas = [hashlib.sha256(img).hexdigest() for img in images]
+        todo = []
+        for i, sha in enumerate(shas):
+            for c in range(n_calls):
+                record = self.cache.get(cache_key(sha, prompt, cfg.model, c)) if self.cache else None
+                if record is None:
+                    todo.append((i, c))
+                else:
+                    texts[i][c] = record["text"]
+                    self.stats.cached += 1
+        if todo:
+            log.info("VLM %s: %d images, %d calls to %s (model %s, concurrency %d), %d answers cached",
+                     what, len(images), len(todo), cfg.endpoint_host, cfg.model, cfg.concurrency,
+                     len(images) * n_calls - len(todo))
+            await self._run_calls(images, shas, todo, prompt, regex, texts, failed, errors, what)
+        results = []
+        for i in range(len(images)):
+            ok, bad = [], 0
+            for c in range(n_calls):
+                if failed[i][c]:
+                    continue
+                got = parse(texts[i][c])
+                if got.value is None:
+                    bad += 1
+                    if got.problem == OUT_OF_RANGE:
+                        self.stats.out_of_range += 1
+                    else:
+                        self.stats.unparsable += 1
+                else:
+                    ok.append(got.value)
+            fails = sum(failed[i])
+            if not ok:
+                self.stats.images_left_out += 1
+                log.warning("image %d (sha256 %s...): no usable answer (%d failed, %d dropped), left out",
+                            i, shas[i][:12], fails, bad)
+            results.append((ok, fails, bad))
+        log.info(self.stats.summary())
+        return results
+
+    async def _run_calls(self, images, shas, todo, prompt, regex, texts, failed, errors, what) -> None:
+        cfg = self.config
+        slots = asyncio.Semaphore(cfg.concurrency)
+        pending = asyncio.Semaphore(cfg.concurrency * PENDING_PER_SLOT)
+        transport = _SlotTransport(
+            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=cfg.concurrency,
+                                                         max_keepalive_connections=cfg.concurrency)),
+            slots, self.stats)
+        extra_body = {"guided_regex": regex, "structured_outputs": {"regex": regex}} if cfg.structured else None
+        answered = 0
+        async with openai.AsyncOpenAI(
+            base_url=cfg.base_url, api_key=cfg.api_key or "EMPTY", max_retries=cfg.max_retries, timeout=cfg.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(transport=transport, timeout=cfg.timeout),
+        ) as client:
+            with tqdm(total=len(todo), desc=f"VLM {what}", unit="call", disable=not self.progress) as bar:
+
+                async def one(i: int, c: int) -> None:
+                    nonlocal answered
+                    async with pending:
+                        mime = "image/jpeg" if images[i][:2] == b"\xff\xd8" else "image/png"
+                        url = f"data:{mime};base64,{base64.b64encode(images[i]).decode()}"
+                        messages = [{"role": "user", "content": [
+                            {"type": "text", "text": prompt},
+                            {"type": "image_url", "image_url": {"url": url}},
+                        ]}]
+                        self.stats.calls += 1
+                        try:
+                            reply = await client.chat.completions.create(
+                                model=cfg.model, messages=messages, max_tokens=cfg.max_tokens,
+                                **({"temperature": cfg.temperature} if cfg.temperature is not None else {}),
+                                **({"extra_body": extra_body} if extra_body else {}))
+                        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                            raise VLMError(f"{cfg.endpoint_host} refused the API key (HTTP {exc.status_code}): "
+                                           "check DEVSCORE_VLM_API_KEY") from None
+                        except openai.NotFoundError:
+                            raise VLMError(f"{cfg.endpoint_host} answered 404 for model {cfg.model!r}: unknown model "
+                                           "or wrong base URL (it usually ends in /v1)") from None
+                        except openai.APIError as exc:
+                            failed[i][c] = True
+                            self.stats.failed += 1
+                            errors.append(_describe(exc))
+                            log.debug("call %d of image %d failed: %s", c, i, errors[-1])
+                            return
+                        finally:
+                            bar.update(1)
+                    answered += 1
+                    text = (reply.choices[0].message.content or "") if reply.choices else ""
+                    texts[i][c] = text
+                    usage = reply.usage
+                    if usage is not None:
+                        self.stats.prompt_tokens += usage.prompt_tokens or 0
+                        self.stats.completion_tokens += usage.completion_tokens or 0
+                    if self.cache:
+                        self.cache.put(cache_key(shas[i], prompt, cfg.model, c), {
+                            "text": text, "model": cfg.model,
+                            "prompt_tokens": getattr(usage, "prompt_tokens", None),
+                            "completion_tokens": getattr(usage, "completion_tokens", None)})
+
+                tasks = [asyncio.create_task(one(i, c)) for i, c in todo]
+                try:
+                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                    for task in done:
+                        if task.exception() is not None:
+                            raise task.exception()
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        if answered == 0:
+            raise VLMError(f"no answer from {cfg.endpoint_host}: all {len(todo)} calls failed ({errors[-1]})")
+
+
+def _describe(exc: openai.APIError) -> str:
+    """A short reason for a failed call, without request bodies or headers."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection failed ({type(cause).__name__}: {cause})" if cause else "connection failed"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__

@@ -1,0 +1,248 @@
+"""`devscore rank` on one small synthetic granule-year: the ranking folder's contract, the heuristic
+ranker, a simulated VLM annotator over a real chat-completions server (Spearman against the truth,
+with a shuffled control), strict weights, and bad input through the CLI in subprocesses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from publisher.imagery.acquire_cli import chips as chips_command
+from publisher.imagery.chipfiles import list_chip_files
+from publisher.imagery.synth import synthesize
+from publisher.ranking.aggregate import aggregate
+from publisher.ranking.chipstore import chip_png
+from publisher.ranking.clusters import CATEGORIES
+from publisher.ranking.evaluate import chip_truth_table, evaluate_ranking, score_clusters
+from publisher.ranking.prompts import SCORE_PROMPT
+from publisher.ranking.rank import RankOptions, run_rank, write_ranking
+from publisher.ranking.rankers import HeuristicRanker, VLMRanker
+from tests.chat_server import ChatServer, Reply
+
+SIZE = 1098  # 100 m pixels: chips of 34 px
+OUTPUTS = ("clusters.parquet", "pogs.txt", "pog.txt", "targets.json", "provenance.json")
+#: Small and fast: few epochs, a narrow K range.
+FAST = dict(epochs=2, k_max=8, category_sample=120, pogs=10, input_size=32, progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On 2 cores shared with other jobs one thread trains about 5x faster than two (measured)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
+    """(region, chip folder, truth per chip) of 48RVU-2023 at 100 m."""
+    base = tmp_path_factory.mktemp("rank")
+    region = base / "region"
+    synthesize(region, tiles=("48RVU",), years=(2023,), scenes_per_year=3, size=SIZE, seed=0, progress=False)
+    result = CliRunner().invoke(chips_command, ["--tile", "48RVU", "--year", "2023", "--source-catalog",
+                                                str(region / "source"), "--max-cloud", "100", "--out", str(base / "chips")])
+    assert result.exit_code == 0, result.output
+    return region, base / "chips", chip_truth_table(region, base / "chips")
+
+
+@pytest.fixture(scope="module")
+def truth_by_image(synthetic) -> dict[str, float]:
+    """SHA-256 of every usable chip's PNG (as the VLM is shown it) -> its mean ground truth."""
+    _, chips_dir, truth = synthetic
+    table = truth.set_index(["tile", "year", "row", "col"])["truth"]
+    out = {}
+    for chip_file in list_chip_files(chips_dir):
+        chip_set = chip_file.load()
+        for chip, flag, row, col in zip(chip_set.chips, chip_set.flags, chip_set.rows, chip_set.cols):
+            if flag == 0:
+                out[hashlib.sha256(chip_png(chip)).hexdigest()] = float(table[(chip_file.tile, chip_file.year, row, col)])
+    return out
+
+
+def annotator(truth: dict[str, float], sigma: float, garbage: float = 0.1, seed: int = 0):
+    """A simulated VLM: true development x 100 + N(0, sigma) for scores, shares from the truth for
+    categories, and ``garbage`` of the answers unparsable."""
+
+    def answer(image: bytes, prompt: str, call: int) -> str:
+        sha = hashlib.sha256(image).hexdigest()
+        rng = np.random.default_rng([seed, call, int(sha[:12], 16)])
+        if rng.random() < garbage:
+            return "I am not able to judge this image."
+        t = truth[sha]
+        if prompt == SCORE_PROMPT:
+            return f"{np.clip(100 * t + rng.normal(0, sigma), 0, 100):.0f}"
+        urban = np.clip((t - 0.3) / 0.3, 0, 1)
+        return str([round(100 * urban), round(100 * (1 - urban)), 0, 0])
+
+    return answer
+
+
+def test_heuristic_ranking_folder(synthetic, tmp_path):
+    region, chips_dir, truth = synthetic
+    ranking = run_rank(chips_dir, HeuristicRanker(), RankOptions(**FAST))
+    out = write_ranking(ranking, tmp_path / "ranking")
+    assert all((out / name).exists() for name in OUTPUTS)
+    assert not list(out.rglob(".*.tmp"))
+    clusters = pd.read_parquet(out / "clusters.parquet")
+    assert list(clusters.columns) == ["tile", "year", "row", "col", "category", "cluster", "distance"]
+    usable = list_chip_files(chips_dir)[0].usable()
+    assert len(clusters) == usable.sum()  # flagged chips are left out
+    n = clusters["cluster"].max() + 1
+    assert sorted(clusters["cluster"].unique()) == list(range(n))
+    # global ids follow the fixed category order
+    first_id = clusters.groupby("category")["cluster"].min()
+    order = [c for c in CATEGORIES if c in first_id.index]
+    assert list(first_id[order]) == sorted(first_id)
+    targets = json.loads((out / "targets.json").read_text())
+    assert targets["pog"] == (out / "pog.txt").read_text().strip()
+    assert sorted(c for level in targets["levels"] for c in level) == list(range(n))
+    levels = len(targets["levels"])
+    for i, level in enumerate(targets["levels"]):
+        assert all(targets["targets"][str(c)] == pytest.approx(1 - i / (levels - 1)) for c in level)
+    assert len((out / "pogs.txt").read_text().splitlines()) == FAST["pogs"]
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["ranker"] == "heuristic" and "no VLM" in provenance["note"]
+    assert provenance["chips_fingerprint"] == targets["chips_fingerprint"]
+    assert len(list((out / "contact_sheets").glob("cluster_*.png"))) == n
+    assert list((out / "silhouette").glob("*.png"))
+    score = evaluate_ranking(out, region, chips_dir)
+    print("heuristic:", score.row())
+    assert score.spearman_all > 0.5
+
+
+def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, truth_by_image, tmp_path):
+    """The sigma = 10 annotator's final POG reaches Spearman >= 0.8 against the truth; one answering
+    from shuffled truth stays near 0."""
+    region, chips_dir, truth = synthetic
+    figures = {}
+    with ChatServer(annotator(truth_by_image, sigma=10)) as server:
+        client = _client(server, tmp_path / "cache10")
+        ranking = run_rank(chips_dir, VLMRanker(client), RankOptions(**FAST))
+        write_ranking(ranking, tmp_path / "vlm")
+    clusters = pd.read_parquet(tmp_path / "vlm" / "clusters.parquet")
+    figures[10] = evaluate_ranking(tmp_path / "vlm", region, chips_dir)
+    provenance = json.loads((tmp_path / "vlm" / "provenance.json").read_text())
+    assert provenance["ranker"] == "vlm" and provenance["calls"] > 0 and "api_key" not in json.dumps(provenance)
+    n = ranking.n_clusters
+    shuffled = dict(zip(truth_by_image, np.random.default_rng(1).permutation(list(truth_by_image.values()))))
+    for sigma, table in ((0, truth_by_image), (20, truth_by_image), ("shuffled", shuffled)):
+        rhos = []
+        for trial in range(3 if sigma == "shuffled" else 1):
+            with ChatServer(annotator(table, sigma=10 if sigma == "shuffled" else sigma, seed=trial)) as server:
+                rng = np.random.default_rng(100 + trial)
+                pogs = VLMRanker(_client(server, None)).pogs(ranking.store, ranking.cluster, n, FAST["pogs"], rng, 10.0)
+            result = aggregate(pogs, n)
+            rhos.append(score_clusters(clusters, dict(enumerate(result.targets)), truth))
+        figures[sigma] = rhos[0] if len(rhos) == 1 else np.mean([r.spearman_all for r in rhos])
+    print("annotator:", {k: (v.row() if hasattr(v, "row") else v) for k, v in figures.items()})
+    assert figures[10].spearman_all >= 0.8
+    assert abs(figures["shuffled"]) < 0.35
+
+
+def _client(server: ChatServer, cache: Path | None):
+    from publisher.ranking.vlm import VLMClient, VLMConfig
+
+    return VLMClient(VLMConfig(base_url=server.url, model=server.model, concurrency=8, cache_dir=cache), progress=False)
+
+
+def test_weights_load_strictly(tmp_path):
+    import torch
+    from torchvision.models import resnet18
+
+    from publisher.ranking.backbone import WeightsError, build_backbone
+
+    good = resnet18(weights=None, num_classes=10).state_dict()  # another head: allowed
+    torch.save({f"model.{k}": v for k, v in good.items()}, tmp_path / "lightning.pt")  # a wrapped checkpoint
+    loaded = build_backbone(tmp_path / "lightning.pt", seed=5)
+    assert torch.equal(loaded.state_dict()["layer1.0.conv1.weight"], good["layer1.0.conv1.weight"])
+    broken = dict(good)
+    del broken["layer4.1.bn2.weight"]
+    broken["extra.weight"] = torch.zeros(1)
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(WeightsError, match=r"missing layer4\.1\.bn2\.weight.*unexpected extra\.weight"):
+        build_backbone(tmp_path / "broken.pt")
+    wide = dict(good, **{"conv1.weight": torch.zeros(64, 13, 7, 7)})  # a 13-band Sentinel-2 stem
+    torch.save(wide, tmp_path / "wide.pt")
+    with pytest.raises(WeightsError, match=r"wrong shape conv1\.weight"):
+        build_backbone(tmp_path / "wide.pt")
+
+
+# ---------------------------------------------------------------- bad input, through the CLI
+def _devscore(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "devscore"
+    env = {**os.environ, "DEVSCORE_VLM_API_KEY": "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(exe), "rank", *args, "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _refused(result: subprocess.CompletedProcess, out: Path, words: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error")]
+    assert len(errors) == 1 and words in errors[0], result.stderr
+    assert not any((out / name).exists() for name in OUTPUTS)
+    assert not list(out.rglob("*.tmp")) if out.exists() else True
+
+
+@pytest.fixture
+def all_flagged(synthetic, tmp_path) -> Path:
+    from publisher.imagery.extract import ChipSet
+
+    chip_set = list_chip_files(synthetic[1])[0].load()
+    folder = tmp_path / "flagged"
+    ChipSet(chip_set.chips, np.full_like(chip_set.flags, 2), chip_set.rows, chip_set.cols).save(folder / "48RVU-2023.npz")
+    return folder
+
+
+def test_bad_chip_folders(tmp_path, all_flagged):
+    out = tmp_path / "out"
+    _refused(_devscore("--chips", str(tmp_path / "nowhere"), "--out", str(out), "--ranker", "heuristic"), out, "does not exist")
+    (tmp_path / "empty").mkdir()
+    _refused(_devscore("--chips", str(tmp_path / "empty"), "--out", str(out), "--ranker", "heuristic"), out, "holds no")
+    _refused(_devscore("--chips", str(all_flagged), "--out", str(out), "--ranker", "heuristic"), out, "flagged")
+
+
+def test_bad_endpoints(synthetic, truth_by_image, tmp_path):
+    chips_dir = str(synthetic[1])
+    out = tmp_path / "out"
+    common = ["--chips", chips_dir, "--out", str(out), "--ranker", "vlm", "--category-sample", "4"]
+    _refused(_devscore(*common, "--vlm-base-url", "http://127.0.0.1:9/v1", "--vlm-model", "m"), out, "127.0.0.1:9")
+    with ChatServer(annotator(truth_by_image, 10), api_key="right-key") as server:
+        result = _devscore(*common, "--vlm-base-url", server.url, "--vlm-model", server.model, "--vlm-api-key", "wrong-key")
+        _refused(result, out, "401")
+        assert "wrong-key" not in result.stderr + result.stdout
+        _refused(_devscore(*common, "--vlm-base-url", server.url, "--vlm-model", "no-such-model",
+                           "--vlm-api-key", "right-key"), out, "no-such-model")
+
+
+def test_malformed_pog_file(synthetic, tmp_path):
+    out = tmp_path / "out"
+    pog = tmp_path / "pog.txt"
+    pog.write_text("0>1>0\n")
+    _refused(_devscore("--chips", str(synthetic[1]), "--out", str(out), "--ranker", "file", "--pog", str(pog)), out, "twice")
+
+
+def test_file_ranker_keeps_a_persons_pog(synthetic, tmp_path):
+    """A POG written by a person over the heuristic clusters becomes the final POG as written."""
+    chips_dir = synthetic[1]
+    first = run_rank(chips_dir, HeuristicRanker(), RankOptions(**FAST))
+    n = first.n_clusters
+    person = tmp_path / "person.txt"
+    person.write_text("".join(f"{c}<{c - 1}\n" for c in range(n - 1, 0, -1)))  # edge form: 0 > 1 > ... > n-1
+    result = _devscore("--chips", str(chips_dir), "--out", str(tmp_path / "out"), "--ranker", "file", "--pog", str(person),
+                       "--k-max", str(FAST["k_max"]))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "pog.txt").read_text().strip() == ">".join(map(str, range(n)))
+    targets = json.loads((tmp_path / "out" / "targets.json").read_text())
+    assert targets["targets"]["0"] == 1.0 and targets["targets"][str(n - 1)] == 0.0
