@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "chips": "publisher.imagery.acquire_cli:chips",
     "rank": "publisher.ranking.cli:rank",
     "pog": "publisher.ranking.pog_cli:pog",
+    "train": "publisher.scoring.cli:train",
+    "score": "publisher.scoring.cli:score",
+    "run": "devscore.run:run",
 }
 
 

@@ -1,0 +1,119 @@
+"""Score every usable chip of a chip folder with a trained scorer: batched through a DataLoader straight
+from the chip arrays, granule-years spread over MPI ranks, one chip-score table written once at the end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from publisher.atomic import atomic_path
+from publisher.errors import DevscoreError
+from publisher.imagery.chipfiles import ChipFile, list_chip_files
+from publisher.mpi import Communicator, map_gather, world
+from publisher.scoring.model import Scorer, load_scorer, normalise, pick_device, to_gray
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("tile", "datetime", "row", "col", "score", "scene_id")
+
+
+class ScoringError(DevscoreError):
+    """Chips that cannot be scored, or a table that cannot be written."""
+
+
+class _GrayChips(Dataset):
+    """The usable chips of one granule-year as (S, S) uint8 grayscale at the model's input side."""
+
+    def __init__(self, chips: np.ndarray, input_size: int) -> None:
+        self.chips, self.input_size = chips, input_size
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return to_gray(torch.from_numpy(np.ascontiguousarray(self.chips[i : i + 1])), self.input_size)[0]
+
+
+def default_workers() -> int:
+    """DataLoader worker processes: one per spare core, none on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batch_size: int = 256,
+                  workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """The chip-score rows of one granule-year (usable chips only)."""
+    chips = chip_file.load()
+    usable = chips.flags == 0
+    scene_id, when = chip_file.scene()
+    frame = pd.DataFrame({"tile": chip_file.tile, "datetime": pd.Timestamp(when),
+                          "row": chips.rows[usable].astype(np.int32), "col": chips.cols[usable].astype(np.int32),
+                          "score": np.zeros(int(usable.sum()), np.float32), "scene_id": scene_id})
+    if not usable.any():
+        log.warning("%s: every chip is flagged blank or cloud; nothing to score", chip_file.id)
+        return frame
+    cuda = device.type == "cuda"
+    loader = DataLoader(_GrayChips(np.asarray(chips.chips)[usable], model.input_size), batch_size=batch_size,
+                        num_workers=default_workers() if workers is None else workers, pin_memory=cuda)
+    scores = []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
+        for gray in tqdm(loader, desc=chip_file.id, unit="batch", disable=not progress, leave=False):
+            images = normalise(gray.to(device, non_blocking=cuda))
+            if cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            scores.append(model(images).float().cpu())
+    frame["score"] = torch.cat(scores).numpy().astype(np.float32)
+    return frame
+
+
+def score_chips(checkpoint: str | Path, chips_dir: str | Path, out_path: str | Path, comm: Communicator | None = None,
+                device: str = "auto", batch_size: int = 256, workers: int | None = None,
+                input_size: int | None = None, progress: bool = True) -> Path:
+    """Score every usable chip of ``chips_dir`` with ``checkpoint``; rank 0 writes ``out_path`` (.parquet or
+    .csv) atomically: tile, datetime, row, col, score, scene_id. Flagged chips are absent."""
+    comm = comm or world()
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in (".parquet", ".csv"):
+        raise ScoringError(f"{out_path.name}: the chip-score table must be .parquet or .csv")
+    model, _ = load_scorer(checkpoint, input_size)
+    files = list_chip_files(chips_dir)
+    dev = pick_device(device)
+    model.to(dev).eval()
+    if dev.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    start = time.perf_counter()
+    mine = len(files[comm.rank :: comm.size])
+    bar = tqdm(total=mine, desc=f"scoring (rank {comm.rank})" if comm.size > 1 else "scoring", unit="granule-year",
+               disable=not progress or mine == 0)
+
+    def one(chip_file: ChipFile) -> pd.DataFrame:
+        frame = score_granule(model, chip_file, dev, batch_size, workers)
+        bar.update()
+        return frame
+
+    gathered = map_gather(one, files, comm)
+    bar.close()
+    if gathered is None:
+        return out_path
+    frames, errors = gathered
+    if errors:
+        raise ScoringError(errors[0])
+    table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise ScoringError(f"every chip of {chips_dir} is flagged blank or cloud; there is nothing to score")
+    with atomic_path(out_path) as tmp:
+        if out_path.suffix.lower() == ".csv":
+            table.assign(datetime=table["datetime"].map(lambda t: t.isoformat())).to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+    seconds = time.perf_counter() - start
+    log.info("scored %d chips of %d granule-year(s) on %d rank(s) in %.1f s (%.0f chips/s); wrote %s", len(table),
+             len(files), comm.size, seconds, len(table) / seconds, out_path)
+    return out_path

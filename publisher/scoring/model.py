@@ -1,0 +1,166 @@
+"""The scorer: torchvision's ResNet-18 with one output squashed by a steep sigmoid, and its checkpoints.
+
+A checkpoint is a dict saved by :func:`torch.save` and loaded with ``weights_only=True`` (no pickled
+code), always strictly: a file whose keys do not match the architecture is an error, never a silent
+partial load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from publisher.atomic import atomic_path
+from publisher.errors import DevscoreError
+
+ARCHITECTURE = "resnet18"
+#: Steepness of the output sigmoid, s = 1 / (1 + exp(-BETA x)).
+BETA = 5.0
+#: ImageNet channel statistics the grayscale chip is normalised with (replicated to 3 channels).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Chip side on the Sentinel-2 grid (343 px of 10 m); smaller input sides are resampled from it.
+NATIVE_INPUT_SIZE = 343
+#: Layers a user's ``--weights`` file may lack or carry in another shape: the classification head.
+HEAD_PREFIX = "fc."
+CHECKPOINT_FORMAT = "devscore-scorer/1"
+
+
+class CheckpointError(DevscoreError):
+    """A weights or checkpoint file that cannot be used as this scorer."""
+
+
+class Scorer(nn.Module):
+    """ResNet-18 (random initialisation) giving one value x per image; ``forward`` returns s = sigmoid(5 x)
+    in [0, 1]. Input: (N, 3, S, S) float, normalised by :func:`normalise`."""
+
+    def __init__(self, input_size: int = NATIVE_INPUT_SIZE) -> None:
+        super().__init__()
+        if input_size < 32:
+            raise DevscoreError(f"input size {input_size} px is too small for ResNet-18 (at least 32)")
+        self.input_size = input_size
+        self.backbone = resnet18(weights=None, num_classes=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(BETA * self.backbone(images).squeeze(1))
+
+
+def normalise(gray: torch.Tensor) -> torch.Tensor:
+    """(N, S, S) uint8 grayscale chips -> (N, 3, S, S) float32, replicated and ImageNet-normalised."""
+    mean = torch.tensor(IMAGENET_MEAN, device=gray.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=gray.device).view(1, 3, 1, 1)
+    x = gray.to(torch.float32).div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
+    return (x - mean) / std
+
+
+def to_gray(chips: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, s, s, 3) uint8 RGB chips -> (N, size, size) uint8 luma (ITU-R 601), resampled with antialiasing."""
+    weights = torch.tensor((0.299, 0.587, 0.114), dtype=torch.float32)
+    gray = (chips.to(torch.float32) @ weights).unsqueeze(1)
+    if gray.shape[-1] != size:
+        gray = nn.functional.interpolate(gray, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return gray.squeeze(1).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def load_weights(model: Scorer, path: str | Path) -> None:
+    """Load a user's weights file into ``model`` strictly: a torchvision ResNet-18 state dict (its 1000-class
+    head is left out) or a devscore checkpoint. Any other missing or unexpected key is an error."""
+    state = _read(path)
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{Path(path).name}: not a state dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if not any(k.startswith("backbone.") for k in state):
+        state = {f"backbone.{k}": v for k, v in state.items()}
+    own = model.state_dict()
+    head = f"backbone.{HEAD_PREFIX}"
+    for key, value in list(state.items()):
+        if key.startswith(head) and (key not in own or own[key].shape != value.shape):
+            del state[key]
+    missing = [k for k in own if k not in state and not k.startswith(head)]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                           for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                              ("other shape", wrong)) if keys)
+        raise CheckpointError(f"{Path(path).name} is not a {ARCHITECTURE} state dict ({detail})")
+    head_keys = [k for k in own if k.startswith(head) and k not in state]
+    for key in head_keys:
+        state[key] = own[key]
+    model.load_state_dict(state, strict=True)
+
+
+def _read(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name}: corrupt or not a torch checkpoint ({reason[:120]})") from None
+    except Exception as exc:  # torch's unpickler raises pickle.UnpicklingError and friends
+        raise CheckpointError(f"{path.name}: cannot be read as a checkpoint ({type(exc).__name__})") from None
+
+
+def save_checkpoint(path: str | Path, model: Scorer, meta: dict[str, Any]) -> Path:
+    """Write the scorer's weights with ``meta`` (config, POG, data fingerprint, ...) atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "architecture": ARCHITECTURE, "input_size": model.input_size,
+               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **meta}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A devscore checkpoint's dict, checked for format and architecture (weights not yet loaded)."""
+    payload = _read(path)
+    name = Path(path).name
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{name} is not a devscore scorer checkpoint (train one with `devscore train`)")
+    if payload.get("architecture") != ARCHITECTURE:
+        raise CheckpointError(f"{name} holds a {payload.get('architecture')!r} model; devscore scores with {ARCHITECTURE}")
+    return payload
+
+
+def load_scorer(path: str | Path, input_size: int | None = None) -> tuple[Scorer, dict[str, Any]]:
+    """The scorer of a checkpoint, weights loaded strictly, and the checkpoint's metadata.
+
+    ``input_size``, when given, must be the size the model was trained at."""
+    payload = read_checkpoint(path)
+    size = int(payload["input_size"])
+    if input_size is not None and input_size != size:
+        raise CheckpointError(f"{Path(path).name} was trained on {size} px inputs, not {input_size} px")
+    model = Scorer(size)
+    try:
+        model.load_state_dict(payload["model"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{Path(path).name}: weights do not fit {ARCHITECTURE} "
+                              f"({str(exc).splitlines()[0][:150]})") from None
+    return model, {k: v for k, v in payload.items() if k != "model"}
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (the checkpoint hash recorded in score provenance)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """CUDA when present and ``device`` is "auto", else CPU; an explicit "cuda" without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DevscoreError("--device cuda asked for, but no CUDA GPU is available")
+    return torch.device(device)
