@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "score": "publisher.scoring.cli:score",
     "viirs": "catalog.nightlights.cli:viirs",
     "compare": "catalog.nightlights.cli:compare",
+    "run": "devscore.run:run",
 }
 
 

@@ -14,6 +14,9 @@ import numpy as np
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: Emulate nodes of this many ranks (``DEVSCORE_MPI_RANKS_PER_NODE=1``: one rank per node), so the
+#: cross-node paths run on one machine; unset, MPI tells which ranks share memory.
+RANKS_PER_NODE_VARIABLE = "DEVSCORE_MPI_RANKS_PER_NODE"
 #: Variables that MPICH's hydra, Open MPI and Slurm set in every rank they launch.
 LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
 
@@ -106,6 +109,16 @@ def map_gather(
     return [r for rs, _ in gathered for r in rs], [e for _, es in gathered for e in es]
 
 
+def _node_communicator(comm: Any, mpi: Any) -> Any:
+    """The ranks of ``comm`` that share this rank's memory (or its emulated node, see RANKS_PER_NODE_VARIABLE)."""
+    per_node = os.environ.get(RANKS_PER_NODE_VARIABLE, "")
+    if per_node:
+        if not per_node.isdigit() or int(per_node) < 1:
+            raise ValueError(f"{RANKS_PER_NODE_VARIABLE}={per_node!r}: expected a positive integer")
+        return comm.Split(comm.Get_rank() // int(per_node), comm.Get_rank())
+    return comm.Split_type(mpi.COMM_TYPE_SHARED)
+
+
 class RowAssembly:
     """An array of ``total`` rows that every rank fills in part (``part``: rows ``start .. stop``) and rank 0
     reads whole. When all ranks share a node the array lives in MPI shared memory, so ranks write
@@ -124,7 +137,7 @@ class RowAssembly:
             return
         from mpi4py import MPI
 
-        node = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+        node = _node_communicator(comm._comm, MPI)
         if node.Get_size() == comm.size:
             nbytes = int(np.prod(shape, dtype=np.int64)) * itemsize if node.Get_rank() == 0 else 0
             self._window = MPI.Win.Allocate_shared(nbytes, itemsize, comm=node)

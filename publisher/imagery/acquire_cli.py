@@ -30,13 +30,6 @@ def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | N
     click.echo(f"Chosen: {best.item.id} ({best.href})")
 
 
-def _select_href(job: tuple[str, int], search: dict) -> tuple[str, int, str, str, str]:
-    """(tile, year, href, scene id, scene datetime in ISO form) of the best scene of a granule-year."""
-    tile, year = job
-    best, _ = select_scene(search_scenes(tile, year, **search), tile, year)
-    return tile, year, best.href, best.item.id, best.item.datetime.isoformat()
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tile", "tiles", required=True, callback=comma_list(str, "MGRS tile"),
               help="MGRS tile(s), comma-separated, e.g. 48RVU,48RUU.")
@@ -57,30 +50,11 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
     cloud are flagged (flags: 0 ok, 1 blank, 2 cloud), not passed off as land. The result is the same
     for any number of ranks.
     """
-    import time
-
-    from publisher.errors import DevscoreError
-    from publisher.imagery.extract import FLAG_NAMES, chip_grid, extract_chips
-    from publisher.mpi import map_gather, world
+    from publisher.imagery.cut import cut_chips
+    from publisher.mpi import world
 
     comm = world()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     jobs = [(tile.upper(), year) for tile in tiles for year in years]
-    gathered = map_gather(lambda job: _select_href(job, search), jobs, comm)
-    chosen, errors = gathered if gathered is not None else (None, None)
-    chosen, errors = comm.bcast((chosen, errors))
-    if errors:
-        raise DevscoreError("; ".join(errors))
-    for tile, year, href, scene_id, when in sorted(chosen):
-        start = time.perf_counter()
-        with extract_chips(href, comm) as chipset:
-            seconds = time.perf_counter() - start
-            if chipset is None:
-                continue
-            path = chipset.save(Path(out) / f"{tile}-{year}.npz", scene_id=scene_id, datetime=when,
-                                chip_grid=chip_grid(href))
-            if export_png:
-                chipset.export_png(Path(out) / f"{tile}-{year}")
-            counts = ", ".join(f"{int((chipset.flags == f).sum())} {name}" for f, name in FLAG_NAMES.items())
-            click.echo(f"{path}: {len(chipset.chips)} chips of {chipset.chips.shape[1]} px on {comm.size} rank(s) in "
-                       f"{seconds:.2f} s ({len(chipset.chips) / seconds:.0f} chips/s; {counts})")
+    for written in cut_chips(jobs, search, Path(out), comm, export_png=export_png):
+        click.echo(written.line())

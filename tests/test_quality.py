@@ -1,0 +1,56 @@
+"""The quality figure: published chip scores against the synthetic truth, with a shuffled control."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from publisher.errors import DevscoreError
+from publisher.imagery.cut import cut_chips
+from publisher.imagery.synth import synthesize
+from publisher.mpi import world
+from publisher.quality import assess, truth_table, write_quality_report
+
+
+@pytest.fixture(scope="module")
+def region_chips(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("quality")
+    synthesize(tmp / "region", tiles=("48RUU",), years=(2023,), scenes_per_year=1, size=320, seed=3, progress=False)
+    cut_chips([("48RUU", 2023)], {"source_catalog": tmp / "region" / "source", "max_cloud": 100}, tmp / "chips", world())
+    return tmp / "region", tmp / "chips"
+
+
+def _scores(truth: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"tile": truth["tile"], "datetime": truth["year"].astype(str) + "-05-01", "row": truth["row"],
+                         "col": truth["col"], "score": values})
+
+
+def test_truth_table_covers_every_chip_and_both_terrains(region_chips):
+    truth = truth_table(region_chips[1], region_chips[0])
+    assert len(truth) == 1024 and truth["truth"].between(0, 1).all()
+    assert 0 < truth["plain"].mean() < 1  # 48RUU straddles the mountain front
+
+
+def test_agreement_follows_the_scores(region_chips, tmp_path):
+    truth = truth_table(region_chips[1], region_chips[0])
+    rng = np.random.default_rng(0)
+    noisy = assess(_scores(truth, truth["truth"].to_numpy() + rng.normal(0, 0.002, len(truth))), truth)
+    assert noisy.all.spearman > 0.9 and noisy.plain.spearman > 0.8
+    assert abs(noisy.shuffled_control.spearman) < 0.1
+    inverted = assess(_scores(truth, -truth["truth"].to_numpy()), truth)
+    assert inverted.all.spearman == pytest.approx(-1.0)
+    unrelated = assess(_scores(truth, rng.random(len(truth))), truth)
+    assert abs(unrelated.all.spearman) < 0.1
+    paths = write_quality_report(noisy, _scores(truth, truth["truth"].to_numpy()), truth, tmp_path / "report")
+    assert json.loads(paths[0].read_text())["all"]["n"] == 1024
+    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scores_of_another_region_are_refused(region_chips):
+    truth = truth_table(region_chips[1], region_chips[0])
+    elsewhere = _scores(truth, truth["truth"].to_numpy()).assign(tile="48RVT")
+    with pytest.raises(DevscoreError, match="do not overlap"):
+        assess(elsewhere, truth)
