@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Callable
+
+import pystac
 
 from tqdm import tqdm
 
@@ -36,8 +39,11 @@ class IngestReport:
     seconds: float
 
 
-def _stage(granule: GranuleYear, staging: Path, device: str, threads: int | None, bar: tqdm | None) -> Published:
+def _stage(granule: GranuleYear, staging: Path, device: str, threads: int | None, bar: tqdm | None,
+           decorate: Callable[[pystac.Item], None] | None) -> Published:
     published = publish_granule_year(granule, staging, device=device, threads=threads)
+    if decorate is not None:
+        decorate(published.item)
     if bar is not None:
         bar.update()
     return published
@@ -49,8 +55,12 @@ def publish_table(
     device: str = "auto",
     comm: Communicator | None = None,
     progress: bool = True,
+    decorate: Callable[[pystac.Item], None] | None = None,
 ) -> IngestReport | None:
-    """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0."""
+    """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0.
+
+    ``decorate(item)`` adds to each staged Item what the table does not know (the model and provenance
+    of a `devscore run`) before anything is installed."""
     start = time.perf_counter()
     comm = comm or world()
     catalog_dir = Path(catalog_dir).resolve()
@@ -72,7 +82,7 @@ def publish_table(
         with tqdm(total=len(my_share(granules, comm)), desc=label, unit="granule-year",
                   disable=not (progress and comm.is_root)) as bar:
             threads = None if comm.size == 1 else max(1, (os.cpu_count() or 1) // comm.size)
-            stage = partial(_stage, staging=staging, device=device, threads=threads, bar=bar)
+            stage = partial(_stage, staging=staging, device=device, threads=threads, bar=bar, decorate=decorate)
             gathered = map_gather(stage, granules, comm)
         if gathered is None:  # not rank 0: rank 0 alone writes the catalog
             return None

@@ -19,7 +19,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pystac
 
@@ -106,24 +106,29 @@ def staging_area(catalog_dir: Path) -> Iterator[Path]:
             path.parent.rmdir()
 
 
-def open_catalog(catalog_dir: Path) -> tuple[pystac.Catalog, pystac.Collection]:
-    """Open the root Catalog and the score Collection, creating both when the folder is new."""
+def open_catalog(catalog_dir: Path, collection_id: str = COLLECTION_ID,
+                 factory: Callable[..., pystac.Collection] = create_collection) -> tuple[pystac.Catalog, pystac.Collection]:
+    """Open the root Catalog and one of its Collections (the scores by default), creating the root when the
+    folder is new and a Collection other than the scores' (``factory()``) when the root lacks it."""
     root_file = Path(catalog_dir) / CATALOG_FILE
     if root_file.exists():
         try:
             root = pystac.Catalog.from_file(str(root_file))
         except Exception as exc:  # pystac raises many types for bad JSON
             raise CatalogError(f"cannot read catalog {root_file}: {exc}") from exc
-        collection = root.get_child(COLLECTION_ID)
+        collection = root.get_child(collection_id)
+        if collection is None and collection_id != COLLECTION_ID:
+            collection = factory()
+            root.add_child(collection)
         if not isinstance(collection, pystac.Collection):
-            raise CatalogError(f"catalog {root_file} has no collection {COLLECTION_ID!r}")
+            raise CatalogError(f"catalog {root_file} has no collection {collection_id!r}")
     else:
         root = pystac.Catalog(id=CATALOG_ID, description=CATALOG_DESCRIPTION, title="devscore")
-        collection = create_collection()
+        collection = factory()
         root.add_child(collection)
     root.catalog_type = pystac.CatalogType.SELF_CONTAINED
     root.set_self_href(str(root_file.resolve()))
-    collection.set_self_href(str(root_file.parent.resolve() / COLLECTION_ID / "collection.json"))
+    collection.set_self_href(str(root_file.parent.resolve() / collection_id / "collection.json"))
     return root, collection
 
 
@@ -179,15 +184,17 @@ def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pys
     return garbage
 
 
-def publish(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishResult:
-    """Add or replace ``staged`` items in the static catalog at ``catalog_dir``.
+def publish(catalog_dir: str | Path, staged: Sequence[StagedItem], collection_id: str = COLLECTION_ID,
+            factory: Callable[..., pystac.Collection] = create_collection) -> PublishResult:
+    """Add or replace ``staged`` items in one Collection (the scores by default; ``factory(items)`` makes
+    another with its extent) of the static catalog at ``catalog_dir``.
 
     Items not named in ``staged`` are left as they are; the Collection's extent and summaries are
     recomputed from all its items. Re-publishing the same input gives the same catalog.
     """
     catalog_dir = Path(catalog_dir).resolve()
     stac_io = AtomicStacIO()
-    root, collection = open_catalog(catalog_dir)
+    root, collection = open_catalog(catalog_dir, collection_id, factory)
     collection_dir = Path(collection.get_self_href()).parent
     current = {item.id: item for item in collection.get_items()}
     new = {entry.item.id: entry for entry in staged}
@@ -201,7 +208,7 @@ def publish(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishRes
         item.set_self_href(str(collection_dir / item.id / f"{item.id}.json"))
     for item_id in sorted(new):
         _install(new[item_id], collection_dir / item_id, stac_io)
-    refresh_collection(collection, items)
+    refresh_collection(collection, items, factory)
     collection.save_object(include_self_link=False, stac_io=stac_io)
     root.save_object(include_self_link=False, stac_io=stac_io)
     removed = collect_garbage(catalog_dir, collection_dir, items)
@@ -209,13 +216,14 @@ def publish(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishRes
         log.info("removed %d file(s) or folder(s) no item names any more", len(removed))
     log.info(
         "catalog %s: %d added, %d replaced, %d items in %s",
-        catalog_dir, len(added), len(replaced), len(items), COLLECTION_ID,
+        catalog_dir, len(added), len(replaced), len(items), collection_id,
     )
     return PublishResult(added=added, replaced=replaced, total_items=len(items))
 
 
-def refresh_collection(collection: pystac.Collection, items: Sequence[pystac.Item]) -> None:
+def refresh_collection(collection: pystac.Collection, items: Sequence[pystac.Item],
+                       factory: Callable[..., pystac.Collection] = create_collection) -> None:
     """Recompute the Collection's extent (and summaries) from its items."""
-    fresh = create_collection(items)
+    fresh = factory(items)
     collection.extent = fresh.extent
     collection.summaries = fresh.summaries

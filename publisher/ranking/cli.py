@@ -64,7 +64,7 @@ def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int,
     aggregated into the final POG whose levels give each cluster a target score in [0, 1].
     """
     from publisher.ranking.rank import RankOptions, run_rank, write_ranking
-    from publisher.ranking.rankers import FileRanker, HeuristicRanker, VLMRanker
+    from publisher.ranking.rankers import build_ranker
 
     if k_max < k_min:
         raise click.BadParameter(f"--k-max {k_max} is below --k-min {k_min}", param_hint="--k-max")
@@ -76,17 +76,10 @@ def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int,
                           k_max=k_max, features=features, epochs=epochs, input_size=input_size, deepcluster_rounds=deepcluster_rounds,
                           weights=str(weights) if weights else None, levels=levels, weighting=weighting,
                           progress=progress)
-    if ranker == "vlm":
-        from publisher.ranking.vlm import VLMClient, VLMConfig
-
-        config = VLMConfig.from_env(base_url=vlm_base_url, model=vlm_model, api_key=vlm_api_key, structured=structured,
-                                    concurrency=concurrency, calls_per_image=calls, prompts_file=prompts,
-                                    cache_dir=cache_dir or out / ".vlm-cache")
-        chosen = VLMRanker(VLMClient(config, progress=progress))
-    elif ranker == "file":
-        chosen = FileRanker(path=pog_file)
-    else:
-        chosen = HeuristicRanker()
+    vlm = {"base_url": vlm_base_url, "model": vlm_model, "api_key": vlm_api_key, "structured": structured,
+           "concurrency": concurrency, "calls_per_image": calls, "prompts_file": prompts,
+           "cache_dir": cache_dir or out / ".vlm-cache"}
+    chosen = build_ranker(ranker, pog_file=pog_file, vlm=vlm, progress=progress)
     ranking = run_rank(chips_dir, chosen, options)
     write_ranking(ranking, out)
     if ranker == "vlm":

@@ -195,3 +195,19 @@ def write_ranking(ranking: Ranking, out: str | Path) -> Path:
     atomic_write_text(out / "targets.json", json.dumps(document, indent=1) + "\n")
     atomic_write_text(out / "provenance.json", json.dumps(ranking.provenance, indent=1, default=str) + "\n")
     return out
+
+
+def rank_chips(chips_dir: str | Path, out: str | Path, ranker: str = "heuristic", pog_file: str | Path | None = None,
+               vlm: dict | None = None, progress: bool = True, **options: object) -> Ranking:
+    """`devscore rank` as one call (the pipeline's rank stage): build the ranker, rank, write the folder."""
+    from publisher.ranking.rankers import build_ranker
+
+    chosen = build_ranker(ranker, pog_file=pog_file, vlm={"cache_dir": Path(out) / ".vlm-cache", **(vlm or {})},
+                          progress=progress)
+    if ranker == "file":
+        options.setdefault("pogs", 1)
+    ranking = run_rank(chips_dir, chosen, RankOptions(progress=progress, **options))
+    write_ranking(ranking, out)
+    if ranker == "vlm":
+        log.info("%s", chosen.client.stats.summary())
+    return ranking

@@ -164,3 +164,19 @@ class VLMRanker:
                 "calls": stats.calls, "calls_cached": stats.cached, "calls_per_image": config.calls_per_image,
                 "structured": config.structured, "vlm_summary": stats.summary(),
                 "answered": {k: {"answered": a, "asked": n} for k, (a, n) in self.answered.items()}}
+
+
+def build_ranker(name: str, pog_file: str | Path | None = None, vlm: dict | None = None,
+                 progress: bool = True) -> HeuristicRanker | FileRanker | VLMRanker:
+    """The ranker called ``name`` (heuristic, file or vlm); ``vlm`` holds VLMConfig.from_env overrides."""
+    if name == "vlm":
+        from publisher.ranking.vlm import VLMClient, VLMConfig
+
+        return VLMRanker(VLMClient(VLMConfig.from_env(**(vlm or {})), progress=progress))
+    if name == "file":
+        if pog_file is None:
+            raise RankingError("the file ranker needs a POG file")
+        return FileRanker(path=Path(pog_file))
+    if name == "heuristic":
+        return HeuristicRanker()
+    raise RankingError(f"unknown ranker {name!r} (heuristic, file or vlm)")

@@ -1,0 +1,229 @@
+"""``devscore run``: from Sentinel-2 granule-years to a published, validated catalog in one command.
+
+The publisher's stages (``publisher.pipeline``: chips, rank, train, score) write into OUT; this module
+joins them to the catalog: publish the chip scores with the model that made them, validate, and, where
+the truth or night lights are known, measure the result. A re-run skips what did not change.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import click
+import numpy as np
+import pandas as pd
+import pystac
+
+from publisher.errors import DevscoreError
+from publisher.imagery.options import comma_list, search_options
+from publisher.mpi import Communicator, world
+from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
+from publisher.runstate import RunState, file_sha256, stage_key
+
+#: STAC extension schemas beside the repository (offline validation).
+SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
+
+
+@dataclass
+class RunReport:
+    """What `devscore run` did, for its summary and for the demo."""
+
+    stages: list[StageRun]
+    catalog: Path
+    scores: pd.DataFrame
+    quality: object | None = None  # publisher.quality.QualityReport
+    nightlights: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+    def summary_lines(self) -> list[str]:
+        """Time per stage, then per granule-year statistics of the published scores."""
+        lines = [f"{'stage':<12} {'status':<9} {'seconds':>8}  detail"]
+        for s in self.stages:
+            lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
+        lines.append("")
+        lines.append(f"{'granule-year':<14} {'chips':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
+        scored = self.scores.assign(year=pd.to_datetime(self.scores["datetime"], utc=True, format="mixed").dt.year)
+        for (tile, year), g in scored.groupby(["tile", "year"], sort=True):
+            p10, p90 = np.percentile(g["score"], [10, 90])
+            lines.append(f"{tile}-{year:<8} {len(g):>6} {g['score'].mean():>6.2f} {p10:>6.2f} {p90:>6.2f}")
+        if self.quality is not None:
+            lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
+                      *self.quality.lines()]
+        for row in self.nightlights:
+            lines.append(str(row))
+        return lines
+
+
+def default_truth(search: dict) -> Path | None:
+    """The ground truth beside a `devscore synth` source catalog (REGION/source -> REGION/truth), if any."""
+    source = search.get("source_catalog")
+    if source is None:
+        return None
+    truth = Path(source).resolve().parent / "truth"
+    return truth.parent if truth.is_dir() else None
+
+
+def nightlights_for_year(files: list[Path], year: int) -> list[Path]:
+    """The night-light files of ``year``: those whose name carries it (VNL ``_2023_``, VNP46A4 ``A2023``,
+    synthetic ``viirs_2023``), or every file when none names a year."""
+    named = [f for f in files if re.search(rf"(?<!\d)(A{year}\d{{3}}|{year}(?!\d))", f.name)]
+    if named:
+        return named
+    if any(re.search(r"(?<!\d)(A20\d\d\d{3}|20\d\d(?!\d))", f.name) for f in files):
+        raise DevscoreError(f"none of the night-light files is of {year}: {', '.join(f.name for f in files)}")
+    return files
+
+
+def _stage(stages: list[StageRun], state: RunState, name: str, key: str, comm: Communicator,
+           work: Callable[[], list[Path]], announce: Callable[[str], None]) -> None:
+    """Run a catalog-side stage unless fresh (same bookkeeping as the publisher's stages)."""
+    fresh = comm.bcast(state.fresh(name, key) if comm.is_root else None)
+    if fresh:
+        announce(f"{name}: inputs unchanged since the last run, skipped")
+        stages.append(StageRun(name, "skipped", 0.0))
+        return
+    announce(f"{name}: running")
+    start = time.perf_counter()
+    outputs = work()
+    seconds = time.perf_counter() - start
+    if comm.is_root:
+        state.record(name, key, seconds, outputs, hash_files=False)
+    stages.append(StageRun(name, "ran", seconds))
+
+
+def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Path | None = None,
+            nightlights: list[Path] | None = None, schemas: Path | None = None,
+            announce: Callable[[str], None] = click.echo) -> RunReport | None:
+    """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
+    from catalog.ingest import publish_table
+    from catalog.models import model_item_href, publish_model
+    from catalog.validate import validate_catalog
+    from publisher.scoring.stac import create_model_item, score_provenance
+
+    catalog_dir = catalog_dir.resolve()
+    result: StagesResult = run_stages(config, comm, announce=announce)
+    stages = list(result.stages)
+    state = RunState(config.out.resolve() / "run-state.json")
+    publish_key = comm.bcast(stage_key("publish", file_sha256(result.scores), file_sha256(result.checkpoint),
+                                       str(catalog_dir)) if comm.is_root else None)
+
+    def do_publish() -> list[Path]:
+        model_item = create_model_item(result.checkpoint) if comm.is_root else None
+        model_item = comm.bcast(model_item)
+        provenance = comm.bcast(score_provenance(result.checkpoint) if comm.is_root else None)
+
+        def decorate(item: pystac.Item) -> None:
+            item.add_link(pystac.Link("derived_from", model_item_href(model_item), media_type=pystac.MediaType.GEOJSON,
+                                      title="Scoring model (devscore-models)"))
+            item.properties.update(provenance)
+
+        publish_table(result.scores, catalog_dir, device=config.device, comm=comm, progress=config.progress,
+                      decorate=decorate)
+        if comm.is_root:
+            publish_model(catalog_dir, model_item, result.checkpoint)
+        return [catalog_dir / "catalog.json"]
+
+    _stage(stages, state, "publish", publish_key, comm, do_publish, announce)
+    if not comm.is_root:
+        return None
+    start = time.perf_counter()
+    schemas = schemas if schemas is not None else (SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None)
+    problems = validate_catalog(catalog_dir, schemas, check_schemas=schemas is not None)
+    stages.append(StageRun("validate", "ran", time.perf_counter() - start,
+                           "valid" if not problems else f"{len(problems)} problem(s)"))
+    scores = pd.read_parquet(result.scores)
+    report = RunReport(stages, catalog_dir, scores, problems=problems)
+    if truth is not None:
+        from catalog.reports import write_report
+        from publisher.quality import assess, truth_table, write_quality_report
+
+        start = time.perf_counter()
+        table = truth_table(result.chips_dir, truth)
+        report.quality = assess(scores, table)
+        write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
+                     title="Agreement of the scores with the synthetic ground truth")
+        stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))
+    if nightlights:
+        from catalog.nightlights.compare import compare_catalog
+        from catalog.nightlights.ingest import ingest
+
+        start = time.perf_counter()
+        for year in sorted(set(config.years)):
+            ingest(nightlights_for_year(nightlights, year), year, catalog_dir, tiles=config.tiles)
+        report.nightlights = [compare_catalog(catalog_dir).table()]
+        stages.append(StageRun("nightlights", "ran", time.perf_counter() - start, "ingested and compared"))
+    return report
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--tiles", "tiles", required=True, callback=comma_list(str), help="MGRS tiles, comma-separated.")
+@click.option("--years", "years", required=True, callback=comma_list(int), help="Calendar years, comma-separated.")
+@search_options
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Run folder: chips/, ranking/, model/, scores.parquet, run-state.json (and catalog/ by default).")
+@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Static catalog to publish into [default: OUT/catalog].")
+@click.option("--ranker", type=click.Choice(["heuristic", "vlm", "file"]), default="heuristic", show_default=True,
+              help="Who orders the clusters: pixel indices (offline), a VLM (DEVSCORE_VLM_* settings) or --pog.")
+@click.option("--pog", "pog_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="With --ranker file: a POG written by a person.")
+@click.option("--reuse-ranking", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Take this ranking folder (`devscore rank`) instead of ranking again.")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Score with this checkpoint (`devscore train`) instead of training.")
+@click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: train's].")
+@click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: train's].")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Most training epochs [default: train's].")
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Torch and painter device: auto picks CUDA when present.")
+@click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="A `devscore synth` region whose truth/ the scores are measured against "
+                   "[default: the region of --source-catalog, when it has one].")
+@click.option("--nightlights", type=click.Path(path_type=Path, dir_okay=False, exists=True), multiple=True,
+              help="VIIRS night-light file(s) to ingest and compare with the scores at the end (repeatable).")
+@click.option("--schemas", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="STAC extension schemas for offline validation [default: ../shared/stac-schemas when present].")
+@click.option("--progress/--no-progress", default=True, help="Progress bars.")
+def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
+        out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
+        checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
+        steps_per_epoch: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
+        schemas: Path | None, progress: bool) -> None:
+    """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
+
+    Every stage writes into OUT and is skipped on a re-run when its inputs did not change; an
+    interrupted run resumes (training from its last epoch). Under `mpiexec -n N` the chips, the
+    scoring and the publishing are spread over the ranks. Ends with a summary: time per stage,
+    per-granule statistics and, when the truth is known (a `devscore synth` region), the Spearman
+    agreement of the scores with it, written to the catalog's reports/.
+    """
+    if not tiles or not years:
+        raise click.UsageError("--tiles and --years need at least one value each")
+    if ranker == "file" and pog_file is None:
+        raise click.UsageError("--ranker file needs --pog FILE")
+    comm = world()
+    search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
+    train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
+                                       "steps_per_epoch": steps_per_epoch}.items() if v is not None}
+    rank_options = {"pog_file": str(pog_file)} if pog_file else {}
+    config = RunConfig(tiles=[t.upper() for t in tiles], years=years, out=out, search=search, ranker=ranker,
+                       rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
+                       train_options=train_options, device=device, progress=progress)
+    announce = click.echo if comm.is_root else (lambda line: None)
+    report = run_all(config, catalog_dir or out / "catalog", comm, truth=truth or default_truth(search),
+                     nightlights=list(nightlights), schemas=schemas, announce=announce)
+    if report is None:
+        return
+    click.echo("")
+    for line in report.summary_lines():
+        click.echo(line)
+    for problem in report.problems:
+        click.echo(f"invalid: {problem}", err=True)
+    if report.problems:
+        raise DevscoreError(f"the published catalog {report.catalog} has {len(report.problems)} problem(s)")
+    click.echo(f"\nCatalog: {report.catalog / 'catalog.json'}  (serve it: devscore serve --catalog {report.catalog})")
