@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from catalog.reader import StaticCatalog
+from publisher.constants import COLLECTION_ID
 
 
 def _origin(request: Request) -> str:
@@ -41,7 +42,9 @@ def _layer_links(root: str, title: str, wmts_layer: str) -> list[dict[str, Any]]
 
 
 def item_links(item: dict[str, Any], request: Request) -> list[dict[str, Any]]:
-    """XYZ, TileJSON and WMTS links of an item's score layer."""
+    """XYZ, TileJSON and WMTS links of an item's score layer (none for items of other collections)."""
+    if item.get("collection") != COLLECTION_ID:
+        return []
     root = f"{_origin(request)}/collections/{item['collection']}/items/{item['id']}"
     return _layer_links(root, f"Development score {item['id']} (RdYlGn_r, 0 to 1)", item["id"])
 
@@ -52,6 +55,8 @@ def collection_links_for(catalog: StaticCatalog):
     def hook(collection: dict[str, Any], request: Request) -> list[dict[str, Any]]:
         cid = collection["id"]
         links: list[dict[str, Any]] = []
+        if cid != COLLECTION_ID:  # night lights and models have no score mosaics
+            return links
         for year in catalog.years(cid):
             links += _layer_links(year_root(_origin(request), cid, year), f"Development score {year} (all granules)",
                                   f"{cid}-{year}")

@@ -30,6 +30,7 @@ from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
+from publisher.constants import COLLECTION_ID
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -63,11 +64,12 @@ YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
 
 
 def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
-    """Every collection-year layer of the catalog with its items and URLs."""
+    """Every year layer of the score collection with its items and URLs (night lights have their own,
+    under /nightlights; models have none)."""
     return [
-        {"collection": cid, "year": year, "items": [r.id for r in catalog.items_for_year(cid, year)],
-         **layer_urls(year_root(origin, cid, year))}
-        for cid in catalog.collection_ids() for year in catalog.years(cid)
+        {"collection": COLLECTION_ID, "year": year, "items": [r.id for r in catalog.items_for_year(COLLECTION_ID, year)],
+         **layer_urls(year_root(origin, COLLECTION_ID, year))}
+        for year in catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids()
     ]
 
 

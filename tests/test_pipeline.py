@@ -1,0 +1,108 @@
+"""`devscore run` end to end on a small synthetic region: every stage, a valid catalog with the model
+that made the scores, a re-run that skips everything, a resumed training, and refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from publisher.imagery.synth import synthesize
+from publisher.runstate import file_sha256
+
+BIN = Path(sys.executable).parent
+TRAIN = ["--input-size", "32", "--epochs", "2", "--steps-per-epoch", "3"]
+
+
+def devscore(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(BIN / "devscore"), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                          env=env)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    synthesize(tmp / "region", tiles=("48RUU",), years=(2023,), scenes_per_year=2, size=1098, seed=5, progress=False)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def first_run(region) -> subprocess.CompletedProcess:
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", "run",
+                    "--no-progress", "--nightlights", "region/nightlights/viirs_2023.tif", *TRAIN, cwd=region)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_run_publishes_scores_with_their_model(region, first_run):
+    catalog = region / "run" / "catalog"
+    for stage in ("chips", "rank", "train", "score", "publish", "validate", "quality", "nightlights"):
+        assert f"\n{stage} " in first_run.stdout and "skipped" not in first_run.stdout.split(f"\n{stage} ")[1][:20]
+    item = json.loads((catalog / "devscore-scores" / "48RUU-2023" / "48RUU-2023.json").read_text())
+    model_links = [link for link in item["links"] if link["rel"] == "derived_from" and "devscore-models" in link["href"]]
+    assert len(model_links) == 1
+    model_file = (catalog / "devscore-scores" / "48RUU-2023" / model_links[0]["href"]).resolve()
+    model = json.loads(model_file.read_text())
+    assert item["properties"]["devscore:model"] == model["id"]
+    assert item["properties"]["devscore:ranker"] == "heuristic"
+    weights = model["assets"]["weights"]
+    assert (model_file.parent / weights["href"]).stat().st_size == weights["file:size"]
+    assert item["properties"]["devscore:checkpoint_sha256"] == file_sha256(region / "run" / "model" / "model.pt")
+    quality = json.loads((catalog / "reports" / "quality" / "quality.json").read_text())
+    assert quality["all"]["n"] > 500 and abs(quality["shuffled_control"]["spearman"]) < 0.15
+    assert "Spearman" in first_run.stdout and "shuffled control" in first_run.stdout
+    assert "viirs-nightlights" in {p.name for p in catalog.iterdir()}
+    check = devscore("validate", "run/catalog", cwd=region)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_rerun_skips_unchanged_stages(region, first_run):
+    before = file_sha256(region / "run" / "scores.parquet")
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", "run",
+                    "--no-progress", *TRAIN, cwd=region)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stage in ("chips", "rank", "train", "score", "publish"):
+        assert f"{stage}: inputs unchanged since the last run, skipped" in proc.stdout
+    assert file_sha256(region / "run" / "scores.parquet") == before
+
+
+def test_interrupted_training_resumes(region, first_run):
+    """A run whose training died after its last epoch (model.pt not written) resumes from last.pt and
+    ends with the same model an uninterrupted run wrote."""
+    model = region / "run" / "model" / "model.pt"
+    digest = file_sha256(model)
+    state_file = region / "run" / "run-state.json"
+    state = json.loads(state_file.read_text())
+    state.pop("train")
+    state_file.write_text(json.dumps(state))
+    model.unlink()
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", "run",
+                    "--no-progress", *TRAIN, cwd=region)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming after epoch 2" in proc.stderr
+    assert file_sha256(model) == digest
+    assert "score: inputs unchanged since the last run, skipped" in proc.stdout
+
+
+def test_ranking_of_other_chips_is_refused(region, first_run, tmp_path):
+    other = tmp_path / "other"
+    synthesize(other / "region", tiles=("48RVU",), years=(2023,), scenes_per_year=1, size=320, seed=1, progress=False)
+    proc = devscore("run", "--tiles", "48RVU", "--years", "2023", "--source-catalog", str(other / "region" / "source"),
+                    "--out", str(other / "run"), "--max-cloud", "100", "--reuse-ranking", str(region / "run" / "ranking"),
+                    "--no-progress", *TRAIN, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "fingerprint" in proc.stderr.lower()
+    assert not (other / "run" / "catalog").exists()
+
+
+@pytest.mark.parametrize("args", [["--tiles", "", "--years", "2023"], ["--tiles", "48RUU", "--years", "20x3"],
+                                  ["--tiles", "48RUU", "--years", "2023", "--ranker", "file"]])
+def test_bad_arguments_are_usage_errors(region, args):
+    proc = devscore("run", *args, "--source-catalog", "region/source", "--out", "bad", cwd=region)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert not (region / "bad").exists()
