@@ -139,7 +139,7 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
         raise DevscoreError(f"bbox {text!r} must be four numbers minx,miny,maxx,maxy") from None
     if len(values) != 4 or not all(np.isfinite(values)):
         raise DevscoreError(f"bbox {text!r} must be four numbers minx,miny,maxx,maxy")
-    valid_bbox(*values)
+    valid_bbox(*values, coord_crs=None)
     return tuple(values)
 
 
