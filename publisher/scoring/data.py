@@ -112,11 +112,20 @@ def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int
     )
 
 
-def split_by_chip(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) chip indices: a seeded permutation, ``val_fraction`` of the chips held out."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def split_by_chip(levels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) chip indices, stratified by POG level: ``val_fraction`` of each level's chips
+    held out (a seeded permutation), at least one chip on each side of every level that has two, so a
+    small level is neither untrained nor unvalidated."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for level in np.unique(levels):
+        members = rng.permutation(np.flatnonzero(levels == level))
+        n_val = int(round(len(members) * val_fraction))
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
 class BalancedSampler:

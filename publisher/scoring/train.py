@@ -99,7 +99,7 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     out_dir = Path(out_dir)
     ranking = load_ranking(ranking_dir)
     chips = load_training_chips(ranking, chips_dir, config.input_size)
-    train_idx, val_idx = split_by_chip(len(chips.target), config.val_fraction, config.seed)
+    train_idx, val_idx = split_by_chip(chips.level, config.val_fraction, config.seed)
     n_levels = len(ranking.levels)
     train_sampler = BalancedSampler(chips, train_idx, n_levels)
     val_sampler = BalancedSampler(chips, val_idx, n_levels)
