@@ -36,6 +36,8 @@ DEMO_YEARS = (2022, 2023)
 DEMO_SIZE = 1098
 #: A small training: 32 px inputs (the chips' own size), a few hundred steps on the CPU.
 DEMO_TRAIN = {"input_size": 32, "batch_size": 16, "max_epochs": 12, "steps_per_epoch": 20, "patience": 4}
+#: ``--quick``: the same job on a coarser grid with a token training, to check the whole run in a minute.
+QUICK_SIZE, QUICK_TRAIN = 640, {"input_size": 32, "batch_size": 8, "max_epochs": 2, "steps_per_epoch": 3}
 
 
 def demo_region(out: Path, size: int, seed: int = 0) -> Path:
@@ -58,19 +60,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port of the tile server")
     parser.add_argument("--size", type=int, default=DEMO_SIZE, help="grid side of the scenes (10980: the real 10 m)")
     parser.add_argument("--no-serve", action="store_true", help="stop after publishing and measuring")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke run: grid {QUICK_SIZE} and a token training (scores are not meaningful)")
     args = parser.parse_args(argv)
+    size, train = (QUICK_SIZE, QUICK_TRAIN) if args.quick else (args.size, DEMO_TRAIN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     print(f"devscore demo: {len(DEMO_TILES)} granules x {len(DEMO_YEARS)} years around Chengdu, synthetic, at "
-          f"{109800 / args.size:.0f} m pixels (grid {args.size}; the real Sentinel-2 grid is 10 m), heuristic ranker "
-          f"(offline, no VLM), ResNet-18 trained on the CPU at {DEMO_TRAIN['input_size']} px")
+          f"{109800 / size:.0f} m pixels (grid {size}; the real Sentinel-2 grid is 10 m), heuristic ranker "
+          f"(offline, no VLM), ResNet-18 trained on the CPU at {train['input_size']} px")
     synth_start = time.perf_counter()
-    region = demo_region(out, args.size)
+    region = demo_region(out, size)
     synth_seconds = time.perf_counter() - synth_start
     config = RunConfig(tiles=list(DEMO_TILES), years=list(DEMO_YEARS), out=out / "run",
-                       search={"source_catalog": region / "source"}, ranker="heuristic", train_options=DEMO_TRAIN)
+                       search={"source_catalog": region / "source"}, ranker="heuristic", train_options=train)
     nightlights = sorted((region / "nightlights").glob("viirs_*.tif"))
     schemas = SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None
     report = run_all(config, out / "catalog", world(), truth=region, nightlights=nightlights, schemas=schemas,
