@@ -7,7 +7,6 @@ partial load.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -146,15 +145,6 @@ def load_scorer(path: str | Path, input_size: int | None = None) -> tuple[Scorer
         raise CheckpointError(f"{Path(path).name}: weights do not fit {ARCHITECTURE} "
                               f"({str(exc).splitlines()[0][:150]})") from None
     return model, {k: v for k, v in payload.items() if k != "model"}
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (the checkpoint hash recorded in score provenance)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pick_device(device: str = "auto") -> torch.device:

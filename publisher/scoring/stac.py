@@ -16,7 +16,8 @@ from shapely.ops import unary_union
 
 from publisher import __version__
 from publisher.grid import TileGrid
-from publisher.scoring.model import BETA, IMAGENET_MEAN, IMAGENET_STD, file_sha256, load_scorer
+from publisher.runstate import file_sha256
+from publisher.scoring.model import BETA, IMAGENET_MEAN, IMAGENET_STD, load_scorer
 from publisher.stac import PROCESSING_SCHEMA, multihash_sha256
 
 MODELS_COLLECTION_ID = "devscore-models"
