@@ -3,6 +3,7 @@ served by a real `devscore serve` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import numpy as np
@@ -48,6 +50,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve_catalog(catalog: Path, log_path: Path) -> Iterator[str]:
+    """Run `devscore serve` on ``catalog`` at a free port until the block ends; yields its base URL. The
+    server logs to ``log_path``, a file, not a pipe: a full pipe nobody reads would block the server."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "devscore"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(exe), "serve", "--catalog", str(catalog), "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            pytest.fail(f"server did not start: {log_path.read_text()[-3000:]}")
+        try:
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def served_catalog(tmp_path_factory) -> tuple[str, Path]:
     """Publish SERVED_GRANULES (northern two chip rows unscored), run `devscore serve`; yields (base URL, catalog)."""
@@ -64,22 +92,5 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
     table = tmp / "scores.csv"
     scores_to_table(granules).to_csv(table, index=False)
     publish_table(table, tmp / "catalog", device="cpu", progress=False)
-    port = free_port()
-    exe = Path(sys.executable).parent / "devscore"
-    log = (tmp / "serve.log").open("w")  # a file, not a pipe: a full pipe nobody reads would block the server
-    proc = subprocess.Popen([str(exe), "serve", "--catalog", str(tmp / "catalog"), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {(tmp / 'serve.log').read_text()[-3000:]}")
-    yield base, tmp / "catalog"
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with serve_catalog(tmp / "catalog", tmp / "serve.log") as base:
+        yield base, tmp / "catalog"

@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import morecantile
@@ -16,7 +12,7 @@ import pytest
 from PIL import Image
 
 from publisher.grid import TileGrid
-from tests.conftest import free_port
+from tests.conftest import serve_catalog
 from tests.nightlights_fixtures import publish_field_scores, write_vnl_like
 from tests.test_map_page import colours, needs_browser, shoot
 
@@ -34,22 +30,8 @@ def served(tmp_path_factory):
     ingest([write_vnl_like(tmp / f"VNL_npp_{YEAR}_global.average.dat.tif", (103.7, 29.5, 105.35, 31.0), YEAR)],
            YEAR, catalog)
     report = compare_catalog(catalog)
-    port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "devscore"), "serve", "--catalog", str(catalog),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
-    yield base, report
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serve_catalog(catalog, tmp / "serve.log") as base:
+        yield base, report
 
 
 def _tile_url(prefix: str, z: int = 9) -> str:
