@@ -15,13 +15,15 @@ import pandas as pd
 import torch
 
 from bench.common import table
+from devscore.demo import DEMO_TRAIN
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
 from publisher.imagery.extract import ChipSet
 from publisher.scoring.infer import score_granule
 from publisher.scoring.model import NATIVE_INPUT_SIZE, Scorer
 from publisher.scoring.train import TrainConfig, train
 
-DEMO_SIZE = 64
+#: The demo's training input side (`make demo`).
+DEMO_SIZE = DEMO_TRAIN["input_size"]
 LEVELS = [[0], [1, 2], [3], [4, 5], [6], [7]]
 
 
@@ -69,7 +71,7 @@ def run(quick: bool = False) -> str:
     rows_train, rows_infer = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        chips = _chip_folder(tmp / "chips", 2, 96)
+        chips = _chip_folder(tmp / "chips", 2, 34)  # the demo's chips: 34 px at 100 m
         ranking = _ranking(chips, tmp / "ranking", n_chips)
         for loss in ("seed", "rank"):
             result = train(ranking, chips, tmp / f"train-{loss}", TrainConfig(loss=loss, input_size=DEMO_SIZE,
@@ -77,7 +79,7 @@ def run(quick: bool = False) -> str:
             per_epoch = statistics.median(h["seconds"] for h in result.history)
             rows_train.append([f"{loss} loss", DEMO_SIZE, int(n_chips * 0.8), f"{per_epoch:.1f}",
                                f"{n_chips * 0.8 / per_epoch:.0f}"])
-        for side, size in ((96, DEMO_SIZE), (NATIVE_INPUT_SIZE, NATIVE_INPUT_SIZE)):
+        for side, size in ((34, DEMO_SIZE), (NATIVE_INPUT_SIZE, NATIVE_INPUT_SIZE)):
             folder = _chip_folder(tmp / f"infer-{side}", 1, side, seed=1, n=128 if quick else 1024)
             chip_file = list_chip_files(folder)[0]
             model = Scorer(size).eval()

@@ -139,10 +139,11 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     report = RunReport(stages, catalog_dir, scores, problems=problems)
     if truth is not None:
         from catalog.reports import write_report
-        from publisher.quality import assess, truth_table, write_quality_report
+        from publisher.imagery.truth import chip_truth_table
+        from publisher.quality import assess, write_quality_report
 
         start = time.perf_counter()
-        table = truth_table(result.chips_dir, truth)
+        table = chip_truth_table(truth, result.chips_dir)
         report.quality = assess(scores, table)
         write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
                      title="Agreement of the scores with the synthetic ground truth")

@@ -17,8 +17,6 @@ from scipy.stats import spearmanr
 
 from publisher.atomic import atomic_path
 from publisher.errors import DevscoreError
-from publisher.imagery.chipfiles import list_chip_files
-from publisher.imagery.truth import chip_truth
 
 
 @dataclass(frozen=True)
@@ -68,20 +66,8 @@ class QualityReport:
         return rows
 
 
-def truth_table(chips_dir: str | Path, region_dir: str | Path) -> pd.DataFrame:
-    """Mean truth and plain flag of every chip of every granule-year in ``chips_dir``:
-    columns tile, year, row, col, truth, plain."""
-    frames = []
-    for chip_file in list_chip_files(chips_dir):
-        truth, plain = chip_truth(region_dir, chip_file.tile, chip_file.year, *chip_file.chip_grid())
-        rows, cols = np.divmod(np.arange(truth.size), truth.shape[1])
-        frames.append(pd.DataFrame({"tile": chip_file.tile, "year": chip_file.year, "row": rows, "col": cols,
-                                    "truth": truth.ravel(), "plain": plain.ravel()}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def assess(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -> QualityReport:
-    """Agreement of a chip-score table (tile, datetime, row, col, score) with ``truth_table``'s output."""
+    """Agreement of a chip-score table (tile, datetime, row, col, score) with :func:`publisher.imagery.truth.chip_truth_table`'s output."""
     scored = scores.assign(year=pd.to_datetime(scores["datetime"], utc=True, format="mixed").dt.year)
     joined = scored.merge(truth, on=["tile", "year", "row", "col"], how="inner").dropna(subset=["score", "truth"])
     if joined.empty:

@@ -10,25 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
-from publisher.imagery.truth import chip_truth
+from publisher.imagery.chipfiles import chips_fingerprint
+from publisher.imagery.truth import chip_truth_table
 
 #: Clusters per level, most developed level first: 8 clusters on 6 levels, two of them tie groups.
 DEFAULT_LEVEL_SIZES = (1, 2, 1, 2, 1, 1)
-
-
-def chip_truth_table(region: Path, chips_dir: Path) -> pd.DataFrame:
-    """tile, year, row, col, truth, plain of every usable chip of ``chips_dir``."""
-    frames = []
-    for chip_file in list_chip_files(chips_dir):
-        crs, transform = chip_file.chip_grid()
-        truth, plain = chip_truth(region, chip_file.tile, chip_file.year, crs, transform)
-        chips = chip_file.load()
-        ok = chips.flags == 0
-        rows, cols = chips.rows[ok].astype(int), chips.cols[ok].astype(int)
-        frames.append(pd.DataFrame({"tile": chip_file.tile, "year": chip_file.year, "row": rows, "col": cols,
-                                    "truth": truth[rows, cols], "plain": plain[rows, cols]}))
-    return pd.concat(frames, ignore_index=True)
 
 
 def build_ranking(region: Path, chips_dir: Path, out: Path, level_sizes: tuple[int, ...] = DEFAULT_LEVEL_SIZES,
@@ -36,7 +22,7 @@ def build_ranking(region: Path, chips_dir: Path, out: Path, level_sizes: tuple[i
     """Write clusters.parquet, pog.txt, pogs.txt, targets.json and provenance.json into ``out``; clusters are
     a 1-D K-means of the chips' mean truth (cluster 0 the most developed). With ``shuffle_seed`` the chips are
     dealt to the clusters at random (a control whose targets carry no information). Returns the truth table."""
-    table = chip_truth_table(region, chips_dir)
+    table = chip_truth_table(region, chips_dir, usable_only=True)
     n_clusters = sum(level_sizes)
     # 1-D K-means on the truth (seeded), so chips of equal truth share a cluster; cluster 0 the highest centre
     kmeans = KMeans(n_clusters, n_init=10, random_state=0).fit(table[["truth"]].to_numpy())

@@ -12,7 +12,8 @@ from publisher.errors import DevscoreError
 from publisher.imagery.cut import cut_chips
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
-from publisher.quality import assess, truth_table, write_quality_report
+from publisher.imagery.truth import chip_truth_table
+from publisher.quality import assess, write_quality_report
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,14 @@ def _scores(truth: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
                          "col": truth["col"], "score": values})
 
 
-def test_truth_table_covers_every_chip_and_both_terrains(region_chips):
-    truth = truth_table(region_chips[1], region_chips[0])
+def test_chip_truth_table_covers_every_chip_and_both_terrains(region_chips):
+    truth = chip_truth_table(region_chips[0], region_chips[1])
     assert len(truth) == 1024 and truth["truth"].between(0, 1).all()
     assert 0 < truth["plain"].mean() < 1  # 48RUU straddles the mountain front
 
 
 def test_agreement_follows_the_scores(region_chips, tmp_path):
-    truth = truth_table(region_chips[1], region_chips[0])
+    truth = chip_truth_table(region_chips[0], region_chips[1])
     rng = np.random.default_rng(0)
     noisy = assess(_scores(truth, truth["truth"].to_numpy() + rng.normal(0, 0.002, len(truth))), truth)
     assert noisy.all.spearman > 0.9 and noisy.plain.spearman > 0.8
@@ -50,7 +51,7 @@ def test_agreement_follows_the_scores(region_chips, tmp_path):
 
 
 def test_scores_of_another_region_are_refused(region_chips):
-    truth = truth_table(region_chips[1], region_chips[0])
+    truth = chip_truth_table(region_chips[0], region_chips[1])
     elsewhere = _scores(truth, truth["truth"].to_numpy()).assign(tile="48RVT")
     with pytest.raises(DevscoreError, match="do not overlap"):
         assess(elsewhere, truth)

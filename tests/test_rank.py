@@ -22,7 +22,8 @@ from publisher.imagery.synth import synthesize
 from publisher.ranking.aggregate import aggregate
 from publisher.ranking.chipstore import chip_png
 from publisher.ranking.clusters import CATEGORIES
-from publisher.ranking.evaluate import chip_truth_table, evaluate_ranking, score_clusters
+from publisher.imagery.truth import chip_truth_table
+from publisher.ranking.evaluate import evaluate_ranking, score_clusters
 from publisher.ranking.prompts import SCORE_PROMPT
 from publisher.ranking.rank import RankOptions, run_rank, write_ranking
 from publisher.ranking.rankers import HeuristicRanker, VLMRanker
@@ -124,18 +125,25 @@ def test_heuristic_ranking_folder(synthetic, tmp_path):
     assert score.spearman_all > 0.5
 
 
-def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, truth_by_image, tmp_path):
+@pytest.fixture(scope="module")
+def annotated(synthetic, truth_by_image, tmp_path_factory) -> tuple[Path, object]:
+    """(ranking folder, ranking) of the sigma = 10 simulated annotator, through a real chat server."""
+    tmp = tmp_path_factory.mktemp("annotated")
+    with ChatServer(annotator(truth_by_image, sigma=10)) as server:
+        ranking = run_rank(synthetic[1], VLMRanker(_client(server, tmp / "cache10")), RankOptions(**FAST))
+        write_ranking(ranking, tmp / "vlm")
+    return tmp / "vlm", ranking
+
+
+def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, truth_by_image, annotated):
     """The sigma = 10 annotator's final POG reaches Spearman >= 0.8 against the truth; one answering
     from shuffled truth stays near 0."""
     region, chips_dir, truth = synthetic
+    folder, ranking = annotated
     figures = {}
-    with ChatServer(annotator(truth_by_image, sigma=10)) as server:
-        client = _client(server, tmp_path / "cache10")
-        ranking = run_rank(chips_dir, VLMRanker(client), RankOptions(**FAST))
-        write_ranking(ranking, tmp_path / "vlm")
-    clusters = pd.read_parquet(tmp_path / "vlm" / "clusters.parquet")
-    figures[10] = evaluate_ranking(tmp_path / "vlm", region, chips_dir)
-    provenance = json.loads((tmp_path / "vlm" / "provenance.json").read_text())
+    clusters = pd.read_parquet(folder / "clusters.parquet")
+    figures[10] = evaluate_ranking(folder, region, chips_dir)
+    provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["ranker"] == "vlm" and provenance["calls"] > 0 and "api_key" not in json.dumps(provenance)
     n = ranking.n_clusters
     values = list(truth_by_image.values())
@@ -155,6 +163,25 @@ def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, tru
     print("annotator:", {k: (v.row() if hasattr(v, "row") else v) for k, v in figures.items()})
     assert figures[10].spearman_all >= 0.8
     assert abs(figures["shuffled"]) < 0.35
+
+
+@pytest.mark.slow
+def test_scorer_trained_on_the_annotator_follows_the_truth(synthetic, annotated, tmp_path):
+    """Issue 11's figure for the simulated annotators: a small ResNet-18 trained on the sigma = 10
+    annotator's POG, its published-to-be chip scores against the truth (printed; README table)."""
+    from publisher.quality import assess
+    from publisher.scoring.infer import score_chips
+    from publisher.scoring.train import TrainConfig, train
+
+    region, chips_dir, truth = synthetic
+    config = TrainConfig(input_size=32, batch_size=8, steps_per_epoch=15, max_epochs=6, patience=6)
+    result = train(annotated[0], chips_dir, tmp_path / "model", config, progress=False, plot=False)
+    scores = pd.read_parquet(score_chips(result.checkpoint, chips_dir, tmp_path / "scores.parquet", workers=0,
+                                         progress=False))
+    report = assess(scores, truth)
+    print("scorer on the sigma 10 annotator:", *report.lines(), sep="\n")
+    assert report.all.spearman >= 0.6 and report.plain.spearman >= 0.4
+    assert abs(report.shuffled_control.spearman) < 0.1
 
 
 def _client(server: ChatServer, cache: Path | None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 from affine import Affine
 from pyproj import Transformer
@@ -17,6 +18,7 @@ from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 
 from publisher.errors import DevscoreError
+from publisher.imagery.chipfiles import list_chip_files
 
 #: (lon, lat, radius in km, peak) of the settlements around Chengdu.
 CITIES = ((104.07, 30.67, 22.0, 1.0), (103.62, 31.00, 8.0, 0.7), (104.40, 30.05, 9.0, 0.65),
@@ -115,3 +117,20 @@ def chip_truth(region: str | Path, tile: str, year: int, crs: CRS, chip_transfor
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
     elevation = terrain(lon, lat).reshape(32, k, 32, k).mean(axis=(1, 3))
     return truth, elevation < PLAIN_MAX_ELEVATION
+
+
+def chip_truth_table(region: str | Path, chips_dir: str | Path, usable_only: bool = False) -> pd.DataFrame:
+    """tile, year, row, col, truth, plain of every chip of every granule-year in ``chips_dir`` (only the
+    usable ones with ``usable_only``): what chip scores and rankings are measured against."""
+    frames = []
+    for chip_file in list_chip_files(chips_dir):
+        truth, plain = chip_truth(region, chip_file.tile, chip_file.year, *chip_file.chip_grid())
+        if usable_only:
+            chips = chip_file.load()
+            ok = chips.flags == 0
+            rows, cols = chips.rows[ok].astype(int), chips.cols[ok].astype(int)
+        else:
+            rows, cols = np.divmod(np.arange(truth.size), truth.shape[1])
+        frames.append(pd.DataFrame({"tile": chip_file.tile, "year": chip_file.year, "row": rows, "col": cols,
+                                    "truth": truth[rows, cols], "plain": plain[rows, cols]}))
+    return pd.concat(frames, ignore_index=True)

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from publisher.imagery.chipfiles import list_chip_files
-from publisher.imagery.truth import chip_truth
+from publisher.imagery.truth import chip_truth_table
 
 
 @dataclass(frozen=True)
@@ -27,18 +26,6 @@ class RankingScore:
 
     def row(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-
-
-def chip_truth_table(region: str | Path, chips_dir: str | Path) -> pd.DataFrame:
-    """(tile, year, row, col, truth, plain) of every chip of every granule-year in ``chips_dir``."""
-    frames = []
-    for chip_file in list_chip_files(chips_dir):
-        crs, transform = chip_file.chip_grid()
-        truth, plain = chip_truth(region, chip_file.tile, chip_file.year, crs, transform)
-        rows, cols = np.mgrid[0:32, 0:32]
-        frames.append(pd.DataFrame({"tile": chip_file.tile, "year": chip_file.year, "row": rows.ravel(),
-                                    "col": cols.ravel(), "truth": truth.ravel(), "plain": plain.ravel()}))
-    return pd.concat(frames, ignore_index=True)
 
 
 def score_clusters(clusters: pd.DataFrame, targets: dict[int, float], truth: pd.DataFrame) -> RankingScore:
