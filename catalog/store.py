@@ -165,6 +165,16 @@ def _is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files that writers killed mid-write left in ``folder`` (outside a publish:
+    a rewrite of an item JSON in place). Call it holding the lock: then no writer is using them."""
+    leftovers = [p for p in sorted(folder.iterdir()) if _is_temporary(p)] if folder.is_dir() else []
+    for path in leftovers:
+        log.info("removing %s, left by an interrupted write", path)
+        _remove(path)
+    return leftovers
+
+
 def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pystac.Item],
                     keep_dirs: Sequence[str] = ()) -> list[Path]:
     """Remove what no published object names: older asset files, folders of items never linked,

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, link_report
 from catalog.reader import StaticCatalog
+from catalog.store import catalog_lock, remove_temporaries
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.nightlights.aggregate import chip_radiance, chip_scores
@@ -95,26 +96,28 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
         raise NightLightsError(f"the catalog has no night lights of {year}")
     out = collection_dir(catalog_dir) / REPORT_DIR
     report = Report()
-    for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
-        tile = record.item["properties"]["devscore:tile"]
-        try:
-            score_record = catalog.item(SCORE_COLLECTION_ID, record.id)
-        except LookupError:
-            log.warning("night lights %s have no score item of the same tile and year, skipped", record.id)
-            continue
-        comparison = compare_files(score_record.id, score_record.assets[SCORE_ASSET], record.id, tile,
-                                   record.years[0], record.assets[ASSET])
-        row, result = comparison.row, comparison.row.correlation
-        report.rows.append(row)
-        report.figures += _figures(comparison, out)
-        link_items(catalog_dir, catalog.root / score_record.href, catalog.root / record.href, viirs=comparison.viirs())
-        log.info("%s: Pearson %.3f, log1p %.3f, Spearman %.3f over %d chips", row.item, result.pearson,
-                 result.pearson_log1p, result.spearman, result.n)
-    if not report.rows:
-        raise NightLightsError("no night-light item has a score item of the same tile and year")
-    report.markdown, report.csv = out / "correlations.md", out / "correlations.csv"
-    write_table(report.rows, report.markdown, report.csv, TITLE)
-    link_report(catalog_dir, _report_links(report))
+    with catalog_lock(catalog_dir):
+        remove_temporaries(out)  # of an earlier run killed while it wrote the report
+        for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
+            tile = record.item["properties"]["devscore:tile"]
+            try:
+                score_record = catalog.item(SCORE_COLLECTION_ID, record.id)
+            except LookupError:
+                log.warning("night lights %s have no score item of the same tile and year, skipped", record.id)
+                continue
+            comparison = compare_files(score_record.id, score_record.assets[SCORE_ASSET], record.id, tile,
+                                       record.years[0], record.assets[ASSET])
+            row, result = comparison.row, comparison.row.correlation
+            report.rows.append(row)
+            report.figures += _figures(comparison, out)
+            link_items(catalog.root / score_record.href, catalog.root / record.href, viirs=comparison.viirs())
+            log.info("%s: Pearson %.3f, log1p %.3f, Spearman %.3f over %d chips", row.item, result.pearson,
+                     result.pearson_log1p, result.spearman, result.n)
+        if not report.rows:
+            raise NightLightsError("no night-light item has a score item of the same tile and year")
+        report.markdown, report.csv = out / "correlations.md", out / "correlations.csv"
+        write_table(report.rows, report.markdown, report.csv, TITLE)
+        link_report(catalog_dir, _report_links(report))
     return report
 
 
@@ -154,6 +157,7 @@ def refresh_report(catalog_dir: str | Path, comparisons: Sequence[Comparison], d
     if not comparisons and not dropped:
         return
     out = collection_dir(catalog_dir) / REPORT_DIR
+    remove_temporaries(out)  # of an earlier run killed while it wrote the report
     report = Report(markdown=out / "correlations.md", csv=out / "correlations.csv")
     fresh = {c.row.item: c for c in comparisons}
     rows = {row.item: row for row in _read_rows(report.csv) if row.item not in dropped}
@@ -165,7 +169,7 @@ def refresh_report(catalog_dir: str | Path, comparisons: Sequence[Comparison], d
         else:
             report.figures += [p for p in (out / f"scatter-{row.item}.png", out / f"maps-{row.item}.png") if p.is_file()]
     write_table(report.rows, report.markdown, report.csv, TITLE)
-    link_report(catalog_dir, _report_links(report), lock=False)
+    link_report(catalog_dir, _report_links(report))
     for item in dropped:
         for stale in (out / f"scatter-{item}.png", out / f"maps-{item}.png"):
             stale.unlink(missing_ok=True)

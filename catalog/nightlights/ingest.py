@@ -16,7 +16,7 @@ from tqdm import tqdm
 from catalog.nightlights.compare import compared, recompare, refresh_report
 from catalog.nightlights.store import VIIRS_PROPERTY, install_items, item_file, nightlights_link, set_links, update_score_item
 from catalog.reader import NotFoundError, StaticCatalog
-from catalog.store import StagedItem, catalog_lock, staging_area
+from catalog.store import StagedItem, catalog_lock, remove_temporaries, staging_area
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.grid import TileGrid
@@ -107,6 +107,7 @@ def _install(catalog_dir: Path, staged: list[StagedItem], score_ids: dict[str, s
             continue
         score = index.item(SCORE_COLLECTION_ID, score_ids[tile])
         score_file, lights_file = index.root / score.href, item_file(catalog_dir, entry.item.id)
+        remove_temporaries(score_file.parent)  # of an earlier ingest killed while it rewrote this item
         set_links(entry.item, [nightlights_link(lights_file, score_file)])
         was_compared = VIIRS_PROPERTY in score.item["properties"] or score.id in done
         pairs.append((entry, score, score_file, lights_file, was_compared))

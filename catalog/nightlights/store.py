@@ -4,21 +4,20 @@ Items are installed by ``catalog.store.publish``, under its guarantee: asset fil
 content names (``nightlights-<sha12>.tif``), one rename of the Item JSON switches an item from wholly
 old to wholly new, files no item names are removed after the collection is written. Score items gain
 a link to their night lights and the ``devscore:viirs`` correlations; the comparison report lives in
-the collection's ``report/`` folder. Same lock as ``catalog.store``: functions that take ``lock=False``
-are for callers that already hold it.
+the collection's ``report/`` folder. Every function here writes: call it holding ``catalog.store``'s
+``catalog_lock``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, Callable, Sequence
 
 import pystac
 
-from catalog.store import CATALOG_FILE, CatalogError, PublishResult, StagedItem, catalog_lock, publish
+from catalog.store import CATALOG_FILE, CatalogError, PublishResult, StagedItem, publish
 from publisher.atomic import atomic_write_text
 from publisher.nightlights.stac import COLLECTION_ID, create_collection
 
@@ -38,10 +37,6 @@ def collection_dir(catalog_dir: str | Path) -> Path:
 def item_file(catalog_dir: str | Path, item_id: str) -> Path:
     """Where the night-light item ``item_id`` lives in the catalog."""
     return collection_dir(catalog_dir) / item_id / f"{item_id}.json"
-
-
-def _held(catalog_dir: Path, lock: bool) -> ContextManager[None]:
-    return catalog_lock(catalog_dir) if lock else contextlib.nullcontext()
 
 
 def _refresh(collection: pystac.Collection, items: Sequence[pystac.Item]) -> None:
@@ -122,25 +117,21 @@ def has_link(item_file: Path, link: dict[str, Any]) -> bool:
     return any(l.get("rel") == link["rel"] and l.get("href") == link["href"] for l in doc.get("links", []))
 
 
-def link_items(catalog_dir: str | Path, score_item_file: Path, nightlights_item_file: Path,
-               viirs: dict[str, Any] | None = None, lock: bool = True) -> None:
+def link_items(score_item_file: Path, nightlights_item_file: Path, viirs: dict[str, Any] | None = None) -> None:
     """Link a score item and its night-light item both ways (rel ``related``); with ``viirs``, store
     it in the score item as ``devscore:viirs`` (without, the score item keeps what it has)."""
-    with _held(Path(catalog_dir).resolve(), lock):
-        def score(doc: dict[str, Any]) -> None:
-            _replace_links(doc, [score_link(score_item_file, nightlights_item_file)])
-            if viirs is not None:
-                doc["properties"][VIIRS_PROPERTY] = viirs
+    def score(doc: dict[str, Any]) -> None:
+        _replace_links(doc, [score_link(score_item_file, nightlights_item_file)])
+        if viirs is not None:
+            doc["properties"][VIIRS_PROPERTY] = viirs
 
-        _update_json(score_item_file, score)
-        update_nightlights_item(nightlights_item_file, score_item_file)
+    _update_json(score_item_file, score)
+    update_nightlights_item(nightlights_item_file, score_item_file)
 
 
-def link_report(catalog_dir: str | Path, files: Sequence[tuple[Path, str, str, str]], lock: bool = True) -> None:
+def link_report(catalog_dir: str | Path, files: Sequence[tuple[Path, str, str, str]]) -> None:
     """Replace the collection's report links with ``files`` (path, rel, media type, title)."""
-    catalog_dir = Path(catalog_dir).resolve()
     collection_file = collection_dir(catalog_dir) / "collection.json"
-    with _held(catalog_dir, lock):
-        _update_json(collection_file, lambda doc: _replace_links(doc, [
-            {"rel": rel, "href": _relative(collection_file, path), "type": media_type, "title": title, LINK_MARK: True}
-            for path, rel, media_type, title in files]))
+    _update_json(collection_file, lambda doc: _replace_links(doc, [
+        {"rel": rel, "href": _relative(collection_file, path), "type": media_type, "title": title, LINK_MARK: True}
+        for path, rel, media_type, title in files]))
