@@ -1,7 +1,9 @@
 """Publish a chip-score table into the static catalog, on one process or spread over MPI ranks.
 
 Every rank stages the granule-years of its share (paint, COG, thumbnail, chips, Item) into a
-folder inside the catalog; rank 0 gathers the Items and is the only writer of the catalog.
+folder inside the catalog; rank 0 gathers the Items and is the only writer of the catalog. A
+re-published granule-year keeps its link to its night lights, with its comparison recomputed
+(``catalog.nightlights.carry``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pystac
 
 from tqdm import tqdm
 
-from catalog.store import PublishResult, StagedItem, catalog_lock, open_catalog, publish, staging_area
+from catalog.nightlights.carry import publish_scores
+from catalog.store import PublishResult, StagedItem, catalog_lock, open_catalog, staging_area
 from publisher.errors import DevscoreError
 from publisher.mpi import Communicator, map_gather, my_share, world
 from publisher.paint import resolve_device
@@ -89,7 +92,7 @@ def publish_table(
         published, errors = gathered
         if errors:
             raise DevscoreError("; ".join(errors) + " (catalog left unchanged)")
-        result = publish(catalog_dir, [StagedItem(p.item, p.folder) for p in published])
+        result = publish_scores(catalog_dir, [StagedItem(p.item, p.folder) for p in published])
     report = IngestReport(result=result, published=sorted(published, key=lambda p: p.item.id),
                           ranks=comm.size, seconds=time.perf_counter() - start)
     log.info("published %d granule-years on %d rank(s) in %.1f s", len(published), comm.size, report.seconds)

@@ -165,15 +165,29 @@ def _is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
 
 
-def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pystac.Item]) -> list[Path]:
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files that writers killed mid-write left in ``folder`` (outside a publish:
+    a rewrite of an item JSON in place). Call it holding the lock: then no writer is using them."""
+    leftovers = [p for p in sorted(folder.iterdir()) if _is_temporary(p)] if folder.is_dir() else []
+    for path in leftovers:
+        log.info("removing %s, left by an interrupted write", path)
+        _remove(path)
+    return leftovers
+
+
+def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pystac.Item],
+                    keep_dirs: Sequence[str] = ()) -> list[Path]:
     """Remove what no published object names: older asset files, folders of items never linked,
-    temporary files of killed runs. Call it holding the lock, after the Collection was written."""
+    temporary files of killed runs. ``keep_dirs`` are folders of the collection that hold no item (a
+    report the collection links to) and stay. Call it holding the lock, after the Collection was written."""
     keep: dict[str, set[str]] = {}
     for item in items:
         names = keep.setdefault(item.id, {f"{item.id}.json"})
         names.update(Path(asset.get_absolute_href() or "").name for asset in item.assets.values())
     garbage = [p for p in (*catalog_dir.iterdir(), *collection_dir.iterdir()) if _is_temporary(p)]
     for child in sorted(collection_dir.iterdir()):
+        if child.is_dir() and child.name in keep_dirs:
+            continue
         if child.is_dir() and child.name not in keep:
             garbage.append(child)
         elif child.is_dir():
@@ -185,12 +199,15 @@ def collect_garbage(catalog_dir: Path, collection_dir: Path, items: Sequence[pys
 
 
 def publish(catalog_dir: str | Path, staged: Sequence[StagedItem], collection_id: str = COLLECTION_ID,
-            factory: Callable[..., pystac.Collection] = create_collection) -> PublishResult:
+            factory: Callable[..., pystac.Collection] = create_collection, keep_dirs: Sequence[str] = (),
+            refresh: Callable[..., None] | None = None) -> PublishResult:
     """Add or replace ``staged`` items in one Collection (the scores by default; ``factory(items)`` makes
     another with its extent) of the static catalog at ``catalog_dir``.
 
     Items not named in ``staged`` are left as they are; the Collection's extent and summaries are
-    recomputed from all its items. Re-publishing the same input gives the same catalog.
+    recomputed from all its items (``refresh(collection, items)`` instead, when given). Folders of the
+    collection named in ``keep_dirs`` are not items and are kept. Re-publishing the same input gives
+    the same catalog. Call it holding :func:`catalog_lock`.
     """
     catalog_dir = Path(catalog_dir).resolve()
     stac_io = AtomicStacIO()
@@ -208,10 +225,13 @@ def publish(catalog_dir: str | Path, staged: Sequence[StagedItem], collection_id
         item.set_self_href(str(collection_dir / item.id / f"{item.id}.json"))
     for item_id in sorted(new):
         _install(new[item_id], collection_dir / item_id, stac_io)
-    refresh_collection(collection, items, factory)
+    if refresh is None:
+        refresh_collection(collection, items, factory)
+    else:
+        refresh(collection, items)
     collection.save_object(include_self_link=False, stac_io=stac_io)
     root.save_object(include_self_link=False, stac_io=stac_io)
-    removed = collect_garbage(catalog_dir, collection_dir, items)
+    removed = collect_garbage(catalog_dir, collection_dir, items, keep_dirs)
     if removed:
         log.info("removed %d file(s) or folder(s) no item names any more", len(removed))
     log.info(

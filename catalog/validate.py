@@ -15,9 +15,18 @@ import pystac.validation
 from pystac.validation.stac_validator import GetSchemaError, JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
+from publisher.errors import DevscoreError
 from publisher.stac import COG_MEDIA_TYPE, multihash_sha256
 
 SCHEMA_URL_PREFIX = "https://stac-extensions.github.io/"
+#: Environment variable naming the folder of STAC extension schemas used when none is given.
+SCHEMAS_ENV = "DEVSCORE_STAC_SCHEMAS"
+#: How a schema folder is laid out (as published under SCHEMA_URL_PREFIX).
+SCHEMA_LAYOUT = "<extension>/<version>/schema.json"
+
+
+class SchemaFolderError(DevscoreError):
+    """No local folder of STAC extension schemas to validate against."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,29 @@ class OfflineSchemaValidator(JsonSchemaSTACValidator):
         if schema_uri not in self.schema_cache:
             raise GetSchemaError(schema_uri, FileNotFoundError("not in the offline schema folder"))
         return self.schema_cache[schema_uri]
+
+
+def default_schema_dir() -> Path:
+    """Where extension schemas are looked for when none is named: ``$DEVSCORE_STAC_SCHEMAS``, else
+    ``../shared/stac-schemas`` beside the repository (read at call time, so the variable always counts)."""
+    named = os.environ.get(SCHEMAS_ENV)
+    return Path(named) if named else Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
+
+
+def find_schema_dir(schema_dir: str | Path | None = None) -> Path:
+    """The local schema folder to validate against: ``schema_dir``, else :func:`default_schema_dir`.
+
+    A folder that is missing or holds no ``<extension>/<version>/schema.json`` is a
+    :class:`SchemaFolderError` saying what to pass, never a silent fallback to the network.
+    """
+    folder = Path(schema_dir) if schema_dir is not None else default_schema_dir()
+    if folder.is_dir() and next(folder.glob("*/*/schema.json"), None) is not None:
+        return folder
+    state = "does not exist" if not folder.is_dir() else f"holds no {SCHEMA_LAYOUT}"
+    if schema_dir is not None:
+        raise SchemaFolderError(f"schema folder {folder} {state}: pass --schemas DIR with the STAC extension schemas")
+    raise SchemaFolderError(f"no STAC extension schemas: {folder} {state}; pass --schemas DIR (a folder of "
+                            f"{SCHEMA_LAYOUT}) or set {SCHEMAS_ENV}")
 
 
 def _schema_problems(obj: pystac.STACObject, where: str) -> Iterator[Problem]:
@@ -100,26 +132,31 @@ def _asset_problems(item: pystac.Item, where: str, root: Path) -> Iterator[Probl
 
 
 def validate_catalog(
-    catalog_dir: str | Path, schema_dir: str | Path | None = None, check_schemas: bool = True
+    catalog_dir: str | Path, schema_dir: str | Path | None = None, check_schemas: bool = True,
+    remote_schemas: bool = False,
 ) -> list[Problem]:
     """Every problem of the catalog at ``catalog_dir``; an empty list means it is valid.
 
-    With ``schema_dir`` the extension schemas come from that folder (offline); without it pystac
-    fetches them from their published URLs. ``check_schemas=False`` checks only files and COGs.
+    The extension schemas come from ``schema_dir``, else from :func:`default_schema_dir` (offline;
+    :class:`SchemaFolderError` when neither holds schemas). Only ``remote_schemas=True`` lets pystac
+    fetch them from their published URLs. ``check_schemas=False`` checks only files and COGs.
     """
     root_file = Path(catalog_dir) / "catalog.json"
     root_dir = Path(os.path.abspath(catalog_dir))
     if not root_file.is_file():
         return [Problem(str(root_file), "no catalog.json here")]
+    if remote_schemas and schema_dir is not None:
+        raise ValueError("a schema folder and remote schemas exclude each other")
+    validator = None
+    if check_schemas and not remote_schemas:
+        validator = OfflineSchemaValidator(find_schema_dir(schema_dir))
     previous = pystac.validation.RegisteredValidator.get_validator()
     # pystac logs each failure with a traceback; the problems list already says it in one line
     pystac_log = logging.getLogger("pystac.validation.stac_validator")
     pystac_level = pystac_log.level
     pystac_log.setLevel(logging.CRITICAL)
-    if schema_dir is not None:
-        if not Path(schema_dir).is_dir():
-            return [Problem(str(schema_dir), "schema folder does not exist")]
-        pystac.validation.set_validator(OfflineSchemaValidator(Path(schema_dir)))
+    if validator is not None:
+        pystac.validation.set_validator(validator)
     problems: list[Problem] = []
     try:
         root = pystac.Catalog.from_file(str(root_file))

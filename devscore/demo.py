@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -23,11 +22,6 @@ from publisher.pipeline import RunConfig
 from publisher.runstate import RunState, stage_key
 
 log = logging.getLogger("devscore.demo")
-
-#: STAC extension schemas beside the repository, or where DEVSCORE_STAC_SCHEMAS says (offline
-#: validation); the demo never fetches them.
-SHARED_SCHEMAS = Path(os.environ.get("DEVSCORE_STAC_SCHEMAS",
-                                     Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"))
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
 DEMO_YEARS = (2022, 2023)
@@ -77,9 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     config = RunConfig(tiles=list(DEMO_TILES), years=list(DEMO_YEARS), out=out / "run",
                        search={"source_catalog": region / "source"}, ranker="heuristic", train_options=train)
     nightlights = sorted((region / "nightlights").glob("viirs_*.tif"))
-    schemas = SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None
-    report = run_all(config, out / "catalog", world(), truth=region, nightlights=nightlights, schemas=schemas,
-                     announce=print)
+    # the extension schemas of catalog.validate.default_schema_dir(): the demo never fetches them
+    report = run_all(config, out / "catalog", world(), truth=region, nightlights=nightlights, announce=print)
     print(f"\nsynth: {synth_seconds:.1f} s")
     for line in report.summary_lines():
         print(line)

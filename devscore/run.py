@@ -24,9 +24,6 @@ from publisher.mpi import Communicator, world
 from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
 from publisher.runstate import RunState, file_sha256, stage_key
 
-#: STAC extension schemas beside the repository (offline validation).
-SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "stac-schemas"
-
 
 @dataclass
 class RunReport:
@@ -101,7 +98,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
     from catalog.ingest import publish_table
     from catalog.models import model_item_href, publish_model
-    from catalog.validate import validate_catalog
+    from catalog.validate import SchemaFolderError, find_schema_dir, validate_catalog
     from publisher.scoring.stac import create_model_item, score_provenance
 
     catalog_dir = catalog_dir.resolve()
@@ -131,10 +128,17 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     if not comm.is_root:
         return None
     start = time.perf_counter()
-    schemas = schemas if schemas is not None else (SHARED_SCHEMAS if SHARED_SCHEMAS.is_dir() else None)
+    unchecked = ""
+    try:
+        schemas = find_schema_dir(schemas)
+    except SchemaFolderError as exc:
+        if schemas is not None:  # a folder the user named must hold the schemas
+            raise
+        schemas, unchecked = None, f"; schemas NOT checked ({exc})"
+        announce(f"validate: files and COGs only, schemas not checked: {exc}")
     problems = validate_catalog(catalog_dir, schemas, check_schemas=schemas is not None)
     stages.append(StageRun("validate", "ran", time.perf_counter() - start,
-                           "valid" if not problems else f"{len(problems)} problem(s)"))
+                           ("valid" if not problems else f"{len(problems)} problem(s)") + unchecked))
     scores = pd.read_parquet(result.scores)
     report = RunReport(stages, catalog_dir, scores, problems=problems)
     if truth is not None:
@@ -188,7 +192,8 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
 @click.option("--nightlights", type=click.Path(path_type=Path, dir_okay=False, exists=True), multiple=True,
               help="VIIRS night-light file(s) to ingest and compare with the scores at the end (repeatable).")
 @click.option("--schemas", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="STAC extension schemas for offline validation [default: ../shared/stac-schemas when present].")
+              help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
+                   "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,

@@ -1,29 +1,37 @@
 """``devscore compare``: per granule-year, chip scores against chip night lights (area-weighted means
 over each chip polygon), stored in the score item as ``devscore:viirs`` and written as a report
-(Markdown and CSV table, scatter and side-by-side map PNGs) linked from the night-light collection."""
+(Markdown and CSV table, scatter and side-by-side map PNGs) linked from the night-light collection.
+
+``recompare`` and ``refresh_report`` do the same for the few granule-years whose scores or night
+lights are being replaced (``devscore publish``, ``devscore viirs ingest``), so the figures an item
+and the report carry are never those of the data it had before."""
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import pystac
 from tqdm import tqdm
 
-from catalog.nightlights.store import collection_dir, link_items, link_report
+from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, link_report
 from catalog.reader import StaticCatalog
+from catalog.store import catalog_lock, remove_temporaries
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.nightlights.aggregate import chip_radiance, chip_scores
-from publisher.nightlights.correlate import correlate
+from publisher.nightlights.correlate import Correlation, correlate
 from publisher.nightlights.products import NightLightsError
 from publisher.nightlights.report import Row, maps_png, markdown_table, scatter_png, write_table
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = "report"
+TITLE = "Development scores against VIIRS night lights"
 
 
 @dataclass
@@ -40,6 +48,43 @@ class Report:
         return markdown_table(self.rows)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One granule-year compared: its report row and the chip arrays its figures are drawn from."""
+
+    row: Row
+    scores: np.ndarray
+    radiance: np.ndarray
+
+    def viirs(self) -> dict:
+        """The score item's ``devscore:viirs`` property."""
+        return {**self.row.correlation.as_dict(), "year": self.row.year, "item": self.row.nightlights_item}
+
+
+def compare_files(score_item_id: str, score_cog: Path, nightlights_item_id: str, tile: str, year: int,
+                  radiance_cog: Path) -> Comparison:
+    """Chip scores of ``score_cog`` against chip radiance of ``radiance_cog`` (granule ``tile``)."""
+    scores = chip_scores(score_cog)
+    radiance = chip_radiance(radiance_cog, tile)
+    row = Row(item=score_item_id, tile=tile, year=year, correlation=correlate(scores, radiance),
+              nightlights_item=f"{COLLECTION_ID}/{nightlights_item_id}")
+    return Comparison(row, scores, radiance)
+
+
+def _figures(comparison: Comparison, out: Path) -> list[Path]:
+    row = comparison.row
+    return [scatter_png(comparison.scores, comparison.radiance, row, out / f"scatter-{row.item}.png"),
+            maps_png(comparison.scores, comparison.radiance, row, out / f"maps-{row.item}.png")]
+
+
+def _report_links(report: Report) -> list[tuple[Path, str, str, str]]:
+    return [
+        (report.markdown, "describedby", "text/markdown", "Correlations of scores and night lights (report)"),
+        (report.csv, "describedby", "text/csv", "Correlations of scores and night lights (table)"),
+        *[(path, "related", pystac.MediaType.PNG, path.stem) for path in report.figures],
+    ]
+
+
 def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
     """Compare every night-light item (of ``year``, or all) with its score item of the same tile and year."""
     catalog_dir = Path(catalog_dir).resolve()
@@ -51,32 +96,80 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
         raise NightLightsError(f"the catalog has no night lights of {year}")
     out = collection_dir(catalog_dir) / REPORT_DIR
     report = Report()
-    for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
-        tile = record.item["properties"]["devscore:tile"]
-        try:
-            score_record = catalog.item(SCORE_COLLECTION_ID, record.id)
-        except LookupError:
-            log.warning("night lights %s have no score item of the same tile and year, skipped", record.id)
-            continue
-        scores = chip_scores(score_record.assets[SCORE_ASSET])
-        radiance = chip_radiance(record.assets[ASSET], tile)
-        result = correlate(scores, radiance)
-        row = Row(item=score_record.id, tile=tile, year=record.years[0], correlation=result,
-                  nightlights_item=f"{COLLECTION_ID}/{record.id}")
-        report.rows.append(row)
-        report.figures += [scatter_png(scores, radiance, row, out / f"scatter-{row.item}.png"),
-                           maps_png(scores, radiance, row, out / f"maps-{row.item}.png")]
-        link_items(catalog_dir, catalog.root / score_record.href, catalog.root / record.href,
-                   viirs={**result.as_dict(), "year": row.year, "item": row.nightlights_item})
-        log.info("%s: Pearson %.3f, log1p %.3f, Spearman %.3f over %d chips", row.item, result.pearson,
-                 result.pearson_log1p, result.spearman, result.n)
-    if not report.rows:
-        raise NightLightsError("no night-light item has a score item of the same tile and year")
-    report.markdown, report.csv = out / "correlations.md", out / "correlations.csv"
-    write_table(report.rows, report.markdown, report.csv, "Development scores against VIIRS night lights")
-    link_report(catalog_dir, [
-        (report.markdown, "describedby", "text/markdown", "Correlations of scores and night lights (report)"),
-        (report.csv, "describedby", "text/csv", "Correlations of scores and night lights (table)"),
-        *[(path, "related", pystac.MediaType.PNG, path.stem) for path in report.figures],
-    ])
+    with catalog_lock(catalog_dir):
+        remove_temporaries(out)  # of an earlier run killed while it wrote the report
+        for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
+            tile = record.item["properties"]["devscore:tile"]
+            try:
+                score_record = catalog.item(SCORE_COLLECTION_ID, record.id)
+            except LookupError:
+                log.warning("night lights %s have no score item of the same tile and year, skipped", record.id)
+                continue
+            comparison = compare_files(score_record.id, score_record.assets[SCORE_ASSET], record.id, tile,
+                                       record.years[0], record.assets[ASSET])
+            row, result = comparison.row, comparison.row.correlation
+            report.rows.append(row)
+            report.figures += _figures(comparison, out)
+            link_items(catalog.root / score_record.href, catalog.root / record.href, viirs=comparison.viirs())
+            log.info("%s: Pearson %.3f, log1p %.3f, Spearman %.3f over %d chips", row.item, result.pearson,
+                     result.pearson_log1p, result.spearman, result.n)
+        if not report.rows:
+            raise NightLightsError("no night-light item has a score item of the same tile and year")
+        report.markdown, report.csv = out / "correlations.md", out / "correlations.csv"
+        write_table(report.rows, report.markdown, report.csv, TITLE)
+        link_report(catalog_dir, _report_links(report))
     return report
+
+
+def recompare(score_item_id: str, score_cog: Path, nightlights_item_id: str, tile: str, year: int,
+              radiance_cog: Path) -> Comparison | None:
+    """:func:`compare_files` for a granule-year whose scores or night lights are being replaced; None,
+    logged, when the new data give no correlation (the item then carries no figures, never stale ones)."""
+    try:
+        comparison = compare_files(score_item_id, score_cog, nightlights_item_id, tile, year, radiance_cog)
+    except NightLightsError as exc:
+        log.warning("%s: devscore:viirs dropped, the new data give no correlation (%s)", score_item_id, exc)
+        return None
+    c = comparison.row.correlation
+    log.info("%s: devscore:viirs recomputed for the new data: Pearson %.3f, log1p %.3f, Spearman %.3f over %d "
+             "chips", score_item_id, c.pearson, c.pearson_log1p, c.spearman, c.n)
+    return comparison
+
+
+def compared(catalog_dir: str | Path) -> set[str]:
+    """Ids of the score items the comparison report has a row for."""
+    return {row.item for row in _read_rows(collection_dir(catalog_dir) / REPORT_DIR / "correlations.csv")}
+
+
+def _read_rows(table_csv: Path) -> list[Row]:
+    if not table_csv.is_file():
+        return []
+    with open(table_csv, newline="", encoding="utf-8") as fh:
+        return [Row(item=r["item"], tile=r["tile"], year=int(r["year"]), nightlights_item=r["nightlights_item"],
+                    correlation=Correlation(float(r["pearson"]), float(r["pearson_log1p"]), float(r["spearman"]),
+                                            int(r["n"])))
+                for r in csv.DictReader(fh)]
+
+
+def refresh_report(catalog_dir: str | Path, comparisons: Sequence[Comparison], dropped: Sequence[str] = ()) -> None:
+    """Redraw the report's figures of ``comparisons`` and put their rows in its table (rows of items in
+    ``dropped`` go, the others stay). Call it holding ``catalog_lock``, after the items were installed."""
+    if not comparisons and not dropped:
+        return
+    out = collection_dir(catalog_dir) / REPORT_DIR
+    remove_temporaries(out)  # of an earlier run killed while it wrote the report
+    report = Report(markdown=out / "correlations.md", csv=out / "correlations.csv")
+    fresh = {c.row.item: c for c in comparisons}
+    rows = {row.item: row for row in _read_rows(report.csv) if row.item not in dropped}
+    rows.update({item: c.row for item, c in fresh.items()})
+    report.rows = [rows[item] for item in sorted(rows)]
+    for row in report.rows:
+        if row.item in fresh:
+            report.figures += _figures(fresh[row.item], out)
+        else:
+            report.figures += [p for p in (out / f"scatter-{row.item}.png", out / f"maps-{row.item}.png") if p.is_file()]
+    write_table(report.rows, report.markdown, report.csv, TITLE)
+    link_report(catalog_dir, _report_links(report))
+    for item in dropped:
+        for stale in (out / f"scatter-{item}.png", out / f"maps-{item}.png"):
+            stale.unlink(missing_ok=True)

@@ -1,37 +1,32 @@
-"""Write the ``viirs-nightlights`` collection into the static catalog beside the score collection:
-items and assets land by rename, then the collection, then the root; score items gain a link to
-their night lights and the ``devscore:viirs`` correlations. Same lock as ``catalog.store``."""
+"""Write the ``viirs-nightlights`` collection into the static catalog beside the score collection.
+
+Items are installed by ``catalog.store.publish``, under its guarantee: asset files get immutable
+content names (``nightlights-<sha12>.tif``), one rename of the Item JSON switches an item from wholly
+old to wholly new, files no item names are removed after the collection is written. Score items gain
+a link to their night lights and the ``devscore:viirs`` correlations; the comparison report lives in
+the collection's ``report/`` folder. Every function here writes: call it holding ``catalog.store``'s
+``catalog_lock``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pystac
 
-from catalog.store import CATALOG_FILE, CatalogError, StagedItem, catalog_lock
-from publisher.atomic import AtomicStacIO, atomic_write_text
+from catalog.store import CATALOG_FILE, CatalogError, PublishResult, StagedItem, publish
+from publisher.atomic import atomic_write_text
 from publisher.nightlights.stac import COLLECTION_ID, create_collection
 
 #: Marks links this module owns, so re-running replaces them instead of piling them up.
 LINK_MARK = "devscore:nightlights"
-
-
-def _open(catalog_dir: Path) -> tuple[pystac.Catalog, pystac.Collection]:
-    root_file = catalog_dir / CATALOG_FILE
-    if not root_file.is_file():
-        raise CatalogError(f"no catalog at {catalog_dir} (publish the scores first)")
-    root = pystac.Catalog.from_file(str(root_file))
-    root.catalog_type = pystac.CatalogType.SELF_CONTAINED
-    root.set_self_href(str(root_file))
-    collection = next((c for c in root.get_children() if c.id == COLLECTION_ID), None)
-    if collection is None:
-        collection = create_collection()
-        root.add_child(collection)
-    collection.set_self_href(str(catalog_dir / COLLECTION_ID / "collection.json"))
-    return root, collection
+#: The score item property holding the correlations with the night lights (``devscore compare``).
+VIIRS_PROPERTY = "devscore:viirs"
+#: Folder of the comparison report inside the collection (not an item: kept by the garbage collection).
+REPORT_DIR = "report"
 
 
 def collection_dir(catalog_dir: str | Path) -> Path:
@@ -39,39 +34,30 @@ def collection_dir(catalog_dir: str | Path) -> Path:
     return Path(catalog_dir).resolve() / COLLECTION_ID
 
 
-def install_items(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> list[pystac.Item]:
-    """Add or replace ``staged`` night-light items (asset files moved from their staging folders)."""
+def item_file(catalog_dir: str | Path, item_id: str) -> Path:
+    """Where the night-light item ``item_id`` lives in the catalog."""
+    return collection_dir(catalog_dir) / item_id / f"{item_id}.json"
+
+
+def _refresh(collection: pystac.Collection, items: Sequence[pystac.Item]) -> None:
+    """The collection's extent, summaries and descriptive fields, recomputed from its items."""
+    fresh = create_collection(items)
+    collection.extent, collection.summaries = fresh.extent, fresh.summaries
+    collection.description, collection.providers = fresh.description, fresh.providers
+    collection.stac_extensions, collection.extra_fields = fresh.stac_extensions, fresh.extra_fields
+
+
+def install_items(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> PublishResult:
+    """Add or replace ``staged`` night-light items, their asset files moved from their staging folders
+    under content names. Call it holding ``catalog_lock``, with ``staged`` in its ``staging_area``."""
     catalog_dir = Path(catalog_dir).resolve()
-    stac_io = AtomicStacIO()
-    with catalog_lock(catalog_dir):
-        root, collection = _open(catalog_dir)
-        items = {item.id: item for item in collection.get_items()}
-        items.update({entry.item.id: entry.item for entry in staged})
-        collection.clear_items()
-        base = collection_dir(catalog_dir)
-        for item_id in sorted(items):
-            collection.add_item(items[item_id])
-            items[item_id].set_self_href(str(base / item_id / f"{item_id}.json"))
-        for entry in staged:
-            item_dir = base / entry.item.id
-            item_dir.mkdir(parents=True, exist_ok=True)
-            for asset in entry.item.assets.values():
-                source = Path(asset.get_absolute_href() or "")
-                if source.parent.resolve() != entry.folder.resolve():
-                    raise CatalogError(f"asset {source} of item {entry.item.id} is not in its staging folder")
-                os.replace(source, item_dir / source.name)
-                asset.href = f"./{source.name}"
-            entry.item.save_object(include_self_link=False, stac_io=stac_io)
-        fresh = create_collection(list(items.values()))
-        collection.extent, collection.summaries = fresh.extent, fresh.summaries
-        collection.description, collection.providers = fresh.description, fresh.providers
-        collection.stac_extensions, collection.extra_fields = fresh.stac_extensions, fresh.extra_fields
-        collection.save_object(include_self_link=False, stac_io=stac_io)
-        root.save_object(include_self_link=False, stac_io=stac_io)
-    return [items[i] for i in sorted(items)]
+    if not (catalog_dir / CATALOG_FILE).is_file():
+        raise CatalogError(f"no catalog at {catalog_dir} (publish the scores first)")
+    return publish(catalog_dir, staged, collection_id=COLLECTION_ID, factory=create_collection,
+                   keep_dirs=(REPORT_DIR,), refresh=_refresh)
 
 
-def _update_json(path: Path, change) -> None:
+def _update_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
     doc = json.loads(path.read_text(encoding="utf-8"))
     change(doc)
     atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
@@ -86,32 +72,66 @@ def _replace_links(doc: dict[str, Any], links: Sequence[dict[str, Any]]) -> None
     doc["links"] = [link for link in doc.get("links", []) if not link.get(LINK_MARK)] + list(links)
 
 
-def link_items(catalog_dir: str | Path, score_item_file: Path, nightlights_item_file: Path,
-               viirs: dict[str, Any] | None = None) -> None:
+def score_link(score_item_file: Path, nightlights_item_file: Path) -> dict[str, Any]:
+    """The link (as JSON) from a score item to its night-light item."""
+    return {"rel": "related", "href": _relative(score_item_file, nightlights_item_file),
+            "type": pystac.MediaType.GEOJSON, "title": "Night lights of the same year", LINK_MARK: True}
+
+
+def nightlights_link(nightlights_item_file: Path, score_item_file: Path) -> dict[str, Any]:
+    """The link (as JSON) from a night-light item back to its score item."""
+    return {"rel": "related", "href": _relative(nightlights_item_file, score_item_file),
+            "type": pystac.MediaType.GEOJSON, "title": "Development scores of the same year", LINK_MARK: True}
+
+
+def set_links(item: pystac.Item, links: Sequence[dict[str, Any]]) -> None:
+    """Replace this module's links of an Item object (before it is installed) with ``links``."""
+    item.links = [link for link in item.links if not link.extra_fields.get(LINK_MARK)]
+    for link in links:
+        item.add_link(pystac.Link.from_dict(link))
+
+
+def update_score_item(score_item_file: Path, nightlights_item_file: Path | None,
+                      viirs: dict[str, Any] | None) -> None:
+    """Rewrite a published score item (atomically): its link to ``nightlights_item_file`` (none when
+    None) and its ``devscore:viirs`` (removed when None). Call it holding ``catalog_lock``."""
+    def change(doc: dict[str, Any]) -> None:
+        _replace_links(doc, [] if nightlights_item_file is None else [score_link(score_item_file, nightlights_item_file)])
+        if viirs is None:
+            doc["properties"].pop(VIIRS_PROPERTY, None)
+        else:
+            doc["properties"][VIIRS_PROPERTY] = viirs
+
+    _update_json(score_item_file, change)
+
+
+def update_nightlights_item(nightlights_item_file: Path, score_item_file: Path) -> None:
+    """Rewrite a published night-light item's link back to its score item (atomically). Holding the lock."""
+    _update_json(nightlights_item_file,
+                 lambda doc: _replace_links(doc, [nightlights_link(nightlights_item_file, score_item_file)]))
+
+
+def has_link(item_file: Path, link: dict[str, Any]) -> bool:
+    """Whether the item JSON at ``item_file`` has ``link`` (same rel and href)."""
+    doc = json.loads(item_file.read_text(encoding="utf-8"))
+    return any(l.get("rel") == link["rel"] and l.get("href") == link["href"] for l in doc.get("links", []))
+
+
+def link_items(score_item_file: Path, nightlights_item_file: Path, viirs: dict[str, Any] | None = None) -> None:
     """Link a score item and its night-light item both ways (rel ``related``); with ``viirs``, store
-    it in the score item as ``devscore:viirs``."""
-    with catalog_lock(Path(catalog_dir).resolve()):
-        def score(doc: dict[str, Any]) -> None:
-            _replace_links(doc, [{"rel": "related", "href": _relative(score_item_file, nightlights_item_file),
-                                  "type": pystac.MediaType.GEOJSON, "title": "Night lights of the same year",
-                                  LINK_MARK: True}])
-            if viirs is not None:
-                doc["properties"]["devscore:viirs"] = viirs
+    it in the score item as ``devscore:viirs`` (without, the score item keeps what it has)."""
+    def score(doc: dict[str, Any]) -> None:
+        _replace_links(doc, [score_link(score_item_file, nightlights_item_file)])
+        if viirs is not None:
+            doc["properties"][VIIRS_PROPERTY] = viirs
 
-        def lights(doc: dict[str, Any]) -> None:
-            _replace_links(doc, [{"rel": "related", "href": _relative(nightlights_item_file, score_item_file),
-                                  "type": pystac.MediaType.GEOJSON, "title": "Development scores of the same year",
-                                  LINK_MARK: True}])
-
-        _update_json(score_item_file, score)
-        _update_json(nightlights_item_file, lights)
+    _update_json(score_item_file, score)
+    update_nightlights_item(nightlights_item_file, score_item_file)
 
 
 def link_report(catalog_dir: str | Path, files: Sequence[tuple[Path, str, str, str]]) -> None:
     """Replace the collection's report links with ``files`` (path, rel, media type, title)."""
-    catalog_dir = Path(catalog_dir).resolve()
     collection_file = collection_dir(catalog_dir) / "collection.json"
-    with catalog_lock(catalog_dir):
-        _update_json(collection_file, lambda doc: _replace_links(doc, [
-            {"rel": rel, "href": _relative(collection_file, path), "type": media_type, "title": title, LINK_MARK: True}
-            for path, rel, media_type, title in files]))
+    _update_json(collection_file, lambda doc: _replace_links(doc, [
+        {"rel": rel, "href": _relative(collection_file, path), "type": media_type, "title": title, LINK_MARK: True}
+        for path, rel, media_type, title in files]))
