@@ -1,7 +1,9 @@
-"""Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine."""
+"""Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine,
+servers started and awaited one way."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -9,10 +11,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+import httpx
 import psutil
 
 
@@ -72,6 +76,35 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def running_server(args: list[str], probe: str, env: dict[str, str] | None = None,
+                   timeout_s: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Start the server command ``args``, wait until ``probe`` (a URL) answers 200, yield its process, and
+    stop it when the block ends. Its output goes to a temporary file (a pipe nobody reads could block
+    it), whose tail is in the error when it exits or does not answer within ``timeout_s``."""
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    if httpx.get(probe, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"no answer in {timeout_s:.0f} s"
+                    raise RuntimeError(f"server {' '.join(args[:2])} {state} at {probe}: {log.read()[-2000:]}")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 #: Where benchmarks keep generated inputs between runs (git-ignored).
