@@ -1,5 +1,5 @@
 """Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine,
-servers started and awaited one way."""
+servers started and awaited one way, the stage times `devscore run` prints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -105,6 +106,22 @@ def running_server(args: list[str], probe: str, env: dict[str, str] | None = Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+#: A row of the stage table `devscore run` and the demo print (devscore/run.py, RunReport.summary_lines).
+_STAGE_ROW = re.compile(r"^(\w+) +(ran|skipped|given) +(\d+\.\d+)(?: |$)", re.MULTILINE)
+
+
+def run_stage_seconds(stdout: str) -> dict[str, float]:
+    """Seconds of every stage in the summary table of `devscore run`'s ``stdout``, in table order. A stage
+    skipped or given means the run was not from a fresh folder: an error, as is a missing table."""
+    rows = _STAGE_ROW.findall(stdout)
+    if not rows:
+        raise RuntimeError(f"no stage table in the output: {stdout[-2000:]}")
+    not_run = [f"{name} {status}" for name, status, _ in rows if status != "ran"]
+    if not_run:
+        raise RuntimeError(f"stages did not run in a fresh folder: {', '.join(not_run)}")
+    return {name: float(seconds) for name, _, seconds in rows}
 
 
 #: Where benchmarks keep generated inputs between runs (git-ignored).
