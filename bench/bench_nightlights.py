@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from bench.common import child_peak_rss_mb, free_port, table
+from bench.common import child_peak_rss_mb, free_port, running_server, table
 from publisher.grid import TileGrid
 from tests.nightlights_fixtures import D, VNL_ORIGIN, publish_field_scores, radiance
 
@@ -122,16 +121,9 @@ def run(quick: bool = False) -> str:
         rows.append(["(imports only, no work: the RSS floor)", "", "", "", f"{import_rss:.0f}", ""])
         served = folder / "catalog-1-0"
         port = free_port()
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "devscore"), "serve", "--catalog", str(served),
-                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with running_server([str(Path(sys.executable).parent / "devscore"), "serve", "--catalog", str(served),
+                             "--port", str(port)], f"{base}/layers"):
             west, south, east, north = TileGrid.from_tile_id("48RVU").bbox
             urls = {
                 "granule-year (item=48RVU-2023)": f"{base}/nightlights/correlation?item=48RVU-2023",
@@ -144,9 +136,6 @@ def run(quick: bool = False) -> str:
                 p50, p99 = statistics.median(times), float(np.percentile(times, 99))
                 endpoint_rows.append([name, f"{cold:.0f}", f"{p50:.1f}", f"{p99:.1f}",
                                       "met" if p50 <= GOAL_P50_MS else "missed"])
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
     ratio = float(rows[1][2]) / float(rows[0][2])
     return "\n".join([
         f"### Night lights: ingest of a VNL-like file covering {len(TILES)} granules, comparison of "

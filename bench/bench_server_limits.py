@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,7 +20,7 @@ import morecantile
 import numpy as np
 import psutil
 
-from bench.common import free_port, table
+from bench.common import free_port, running_server, table
 from catalog.ingest import publish_table
 from publisher.scores import GranuleYear, scores_to_table
 from tiler_app import limits
@@ -128,17 +127,9 @@ def run(quick: bool = False) -> str:
         port = free_port()
         env = dict(os.environ, **process_environment(), DEVSCORE_CATALOG=str(folder / "catalog"),
                    DEVSCORE_TILE_CACHE_MB="0")  # the environment `devscore serve` gives its workers
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
-                                 "--workers", str(WORKERS), "--log-level", "warning"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{base}/layers", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with running_server([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
+                             "--workers", str(WORKERS), "--log-level", "warning"], f"{base}/layers", env) as proc:
             asyncio.run(_load(base, plain, len(plain)))  # warm both workers' GDAL caches and imports
             rows, peaks = [], {}
             for name, requests, total in (("worst allowed mix", worst, len(worst) * rounds),
@@ -149,9 +140,6 @@ def run(quick: bool = False) -> str:
                 rows.append([name, total, f"{total / elapsed:.1f}", f"{np.percentile(latencies, 50):.0f}",
                              f"{np.percentile(latencies, 99):.0f}", errors, f"{rss.peak / 2**20:.0f}",
                              f"{rss.peak_worker / 2**20:.0f}"])
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
     worst_peak = peaks["worst allowed mix"]
     verdict = f"peak RSS < {GOAL_RSS_MB} MB with {WORKERS} workers: {'met' if worst_peak < GOAL_RSS_MB else 'missed'}"
     return "\n".join([

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ import httpx
 import morecantile
 import numpy as np
 
-from bench.common import free_port, table
+from bench.common import free_port, running_server, table
 from catalog.ingest import publish_table
 from catalog.reader import StaticCatalog
 from publisher.scores import GranuleYear, scores_to_table
@@ -26,18 +25,6 @@ CLIENTS = 16
 ZOOMS = range(8, 13)
 GOAL_RATE, GOAL_P99_MS, GOAL_RATIO = 150.0, 150.0, 0.9
 RENDER = "colormap_name=rdylgn_r&rescale=0,1"
-
-
-def _start(args: list[str], env: dict, probe: str) -> subprocess.Popen:
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(probe, timeout=2).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server {args} did not start")
 
 
 async def _load(urls: list[str], total: int) -> tuple[float, list[float], int]:
@@ -94,9 +81,8 @@ def run(quick: bool = False) -> str:
             env = dict(os.environ, DEVSCORE_CATALOG=str(folder / "catalog"),
                        DEVSCORE_TILE_CACHE_DIR=str(folder / f"tile-cache-{port}"), **extra)
             probe = f"http://127.0.0.1:{port}/docs"
-            proc = _start([str(bindir / "uvicorn"), target, "--port", str(port), "--workers", "2",
-                           "--log-level", "warning"], env, probe)
-            try:
+            with running_server([str(bindir / "uvicorn"), target, "--port", str(port), "--workers", "2",
+                                 "--log-level", "warning"], probe, env):
                 if target.startswith("tiler_app"):
                     urls = [f"http://127.0.0.1:{port}/collections/devscore-scores/items/48RVU-2023/tiles/"
                             f"WebMercatorQuad/{t.z}/{t.x}/{t.y}.png" for t in tiles]
@@ -105,9 +91,6 @@ def run(quick: bool = False) -> str:
                             for t in tiles]
                 asyncio.run(_load(urls, len(urls)))  # warm: every tile once
                 results[name] = asyncio.run(_load(urls, total))
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
     (ours_rate, ours_lat, ours_err), (plain_rate, _, plain_err), (bare_rate, _, _) = results.values()
     ratio, plain_ratio = ours_rate / bare_rate, plain_rate / bare_rate
     p99 = float(np.percentile(ours_lat, 99))

@@ -1,18 +1,23 @@
-"""Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine."""
+"""Timing helpers shared by the benchmarks: medians after a warm-up, peak memory of a child, machine,
+servers started and awaited one way, the stage times `devscore run` prints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+import httpx
 import psutil
 
 
@@ -72,6 +77,51 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def running_server(args: list[str], probe: str, env: dict[str, str] | None = None,
+                   timeout_s: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Start the server command ``args``, wait until ``probe`` (a URL) answers 200, yield its process, and
+    stop it when the block ends. Its output goes to a temporary file (a pipe nobody reads could block
+    it), whose tail is in the error when it exits or does not answer within ``timeout_s``."""
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    if httpx.get(probe, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"no answer in {timeout_s:.0f} s"
+                    raise RuntimeError(f"server {' '.join(args[:2])} {state} at {probe}: {log.read()[-2000:]}")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+#: A row of the stage table `devscore run` and the demo print (devscore/run.py, RunReport.summary_lines).
+_STAGE_ROW = re.compile(r"^(\w+) +(ran|skipped|given) +(\d+\.\d+)(?: |$)", re.MULTILINE)
+
+
+def run_stage_seconds(stdout: str) -> dict[str, float]:
+    """Seconds of every stage in the summary table of `devscore run`'s ``stdout``, in table order. A stage
+    skipped or given means the run was not from a fresh folder: an error, as is a missing table."""
+    rows = _STAGE_ROW.findall(stdout)
+    if not rows:
+        raise RuntimeError(f"no stage table in the output: {stdout[-2000:]}")
+    not_run = [f"{name} {status}" for name, status, _ in rows if status != "ran"]
+    if not_run:
+        raise RuntimeError(f"stages did not run in a fresh folder: {', '.join(not_run)}")
+    return {name: float(seconds) for name, _, seconds in rows}
 
 
 #: Where benchmarks keep generated inputs between runs (git-ignored).

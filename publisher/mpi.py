@@ -6,6 +6,7 @@ mpi4py is imported only under an MPI launcher, so a plain run never initialises 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -63,6 +64,14 @@ class Communicator:
         if self._comm is not None:
             self._comm.Barrier()
 
+    def idle_barrier(self, poll_s: float = 0.01) -> None:
+        """Wait for every rank, asleep between polls. MPICH's blocking calls spin a core while they wait, which
+        a rank done with its share would take from a rank still working (torch, GDAL) on a small machine."""
+        if self._comm is not None:
+            request = self._comm.Ibarrier()
+            while not request.Test():
+                time.sleep(poll_s)
+
 
 def under_mpi_launcher() -> bool:
     """Whether this process was started by an MPI launcher with more than one rank."""
@@ -103,6 +112,7 @@ def map_gather(
         except Exception as exc:  # reported to rank 0, which fails the run
             errors.append(f"rank {comm.rank}: {exc}")
             break
+    comm.idle_barrier()  # a rank with a smaller share waits asleep, not spinning in the gather
     gathered = comm.gather((results, errors))
     if gathered is None:
         return None

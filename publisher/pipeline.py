@@ -96,6 +96,7 @@ def _root_only(comm: Communicator, work: Callable[[], list[Path]]) -> Callable[[
                 outputs = work()
             except DevscoreError as exc:
                 error = str(exc)
+        comm.idle_barrier()  # the other ranks wait asleep, leaving the cores to rank 0
         error = comm.bcast(error)
         if error:
             raise DevscoreError(error)
