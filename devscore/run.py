@@ -23,6 +23,7 @@ from publisher.imagery.options import comma_list, search_options
 from publisher.mpi import Communicator, world
 from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
 from publisher.runstate import RunState, file_sha256, stage_key
+from publisher.scoring.cli import finite
 
 
 @dataclass
@@ -184,6 +185,12 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
 @click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: train's].")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Most training epochs [default: train's].")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch.")
+@click.option("--batch-size", type=click.IntRange(2), default=None,
+              help="Training chips per batch (per POG level with the rank loss) [default: train's].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
+              help="Adam learning rate [default: train's].")
+@click.option("--patience", type=click.IntRange(1), default=None,
+              help="Epochs without a better validation loss before stopping [default: train's].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Torch and painter device: auto picks CUDA when present.")
 @click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
@@ -198,7 +205,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
 def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
-        steps_per_epoch: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
+        steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
@@ -215,7 +222,8 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     comm = world()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
-                                       "steps_per_epoch": steps_per_epoch}.items() if v is not None}
+                                       "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
+                                       "patience": patience}.items() if v is not None}
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=[t.upper() for t in tiles], years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,

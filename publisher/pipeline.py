@@ -47,6 +47,12 @@ class RunConfig:
     device: str = "auto"
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        """Refuse bad training options now, not after the chips and the ranking are made."""
+        from publisher.scoring.train import TrainConfig
+
+        TrainConfig(**self.train_options)
+
 
 @dataclass
 class StageRun:

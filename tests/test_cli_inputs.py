@@ -124,6 +124,8 @@ USAGE_ERRORS = {
     "acquire empty api": (["acquire", "--tile", "48RVU", "--year", "2023", "--stac-api", ""], "an empty URL"),
     "publish empty catalog": (["publish", "--scores", "scores.csv", "--catalog", ""], "empty path"),
     "publish empty scores": (["publish", "--scores", "", "--catalog", "c"], "empty path"),
+    "train nan lr": (["train", "--ranking", "src", "--chips", "src", "--out", "m", "--lr", "nan"], "not nan"),
+    "run infinite lr": (["run", "--tiles", "48RVU", "--years", "2023", *SOURCE, "--out", "o", "--lr", "inf"], "not inf"),
     "validate empty folder": (["validate", ""], "empty path"),
     "validate empty schemas": (["validate", "c", "--schemas", ""], "empty path"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -9,6 +10,13 @@ import click
 from publisher.scoring.model import NATIVE_INPUT_SIZE
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Click callback refusing nan and infinity (FloatRange lets both through)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, not {value}")
+    return value
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +34,8 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
 @click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
               help="Stop after this many epochs without a better validation loss.")
 @click.option("--batch-size", type=click.IntRange(2), default=32, show_default=True, help="Chips per batch (per level with --loss rank).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-4, show_default=True, callback=finite,
+              help="Adam learning rate.")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch [default: one pass over the training chips].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, initialisation, sampling and augmentation.")
 @click.option("--weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,

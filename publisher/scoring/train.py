@@ -59,6 +59,8 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise TrainingError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         steps_ok = self.steps_per_epoch is None or self.steps_per_epoch >= 1
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise TrainingError(f"learning rate {self.lr} must be a finite number above 0")
         if not steps_ok or self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1 or not 0 < self.val_fraction < 1:
             raise TrainingError("batch size >= 2, epochs, steps per epoch and patience >= 1, and 0 < validation fraction < 1 "
                                 "required")
