@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from bench.common import run_stage_seconds, synthetic_region, table
-from devscore.demo import DEMO_SIZE, DEMO_TRAIN, QUICK_SIZE, SHARED_SCHEMAS
-from publisher.scoring.train import TrainConfig
+from catalog.validate import default_schema_dir
+from devscore.demo import DEMO_SIZE, DEMO_TRAIN, QUICK_SIZE
 
 TILE, YEAR = "48RVU", 2023
 #: What each stage gives the ranks to share when there is one granule-year (publisher/pipeline.py,
@@ -28,9 +28,9 @@ SPLIT = {
     "validate": "rank 0",
     "quality": "rank 0",
 }
-#: The demo's epoch (DEMO_TRAIN: steps x batch chips per level) at the batch `devscore run` trains with,
-#: which has no --batch-size option; fewer epochs than the demo's 12, so a run takes about a minute.
-STEPS = DEMO_TRAIN["steps_per_epoch"] * DEMO_TRAIN["batch_size"] // TrainConfig().batch_size
+#: The demo's epoch (DEMO_TRAIN's steps, batch and learning rate), fewer epochs than the demo's 12, so a run
+#: takes about a minute.
+STEPS = DEMO_TRAIN["steps_per_epoch"]
 EPOCHS, QUICK_EPOCHS, QUICK_STEPS = 4, 2, 3
 
 
@@ -40,9 +40,10 @@ def _run(ranks: int, region: Path, out: Path, epochs: int, steps: int) -> tuple[
     args = [str(bindir / "mpiexec"), "-n", str(ranks), str(bindir / "devscore"), "run", "--tiles", TILE,
             "--years", str(YEAR), "--source-catalog", str(region / "source"), "--out", str(out),
             "--ranker", "heuristic", "--input-size", str(DEMO_TRAIN["input_size"]), "--epochs", str(epochs),
-            "--steps-per-epoch", str(steps), "--device", "cpu", "--no-progress"]
-    if SHARED_SCHEMAS.is_dir():
-        args += ["--schemas", str(SHARED_SCHEMAS)]
+            "--steps-per-epoch", str(steps), "--batch-size", str(DEMO_TRAIN["batch_size"]),
+            "--lr", str(DEMO_TRAIN["lr"]), "--device", "cpu", "--no-progress"]
+    if default_schema_dir().is_dir():
+        args += ["--schemas", str(default_schema_dir())]
     start = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -72,7 +73,7 @@ def run(quick: bool = False) -> str:
     rows.append(["**whole command**", f"**{wall[1]:.1f}**", "100%", f"**{wall[2]:.1f}**",
                  f"**{wall[1] / wall[2]:.2f}**", ""])
     training = ("a token training" if quick else "the demo's epoch size")
-    schemas = (f"offline against {SHARED_SCHEMAS}" if SHARED_SCHEMAS.is_dir()
+    schemas = (f"offline against {default_schema_dir()}" if default_schema_dir().is_dir()
                else "without the extension schemas (none found; set DEVSCORE_STAC_SCHEMAS)")
     return "\n".join([
         f"### One granule-year end to end: `devscore run`, `mpiexec -n 1` vs `-n 2`{', quick' if quick else ''}",
@@ -82,7 +83,7 @@ def run(quick: bool = False) -> str:
         f"{TILE} {YEAR}, one synthetic region at grid {size} ({109800 / size:.0f} m pixels; 3 scenes, the best one "
         f"chosen), scene search to a validated item (validated {schemas}) plus the Spearman against the truth; "
         f"heuristic ranker, ResNet-18 at {DEMO_TRAIN['input_size']} px on the CPU for {epochs} epoch(s) of {steps} "
-        f"steps of batch {TrainConfig().batch_size} per POG level ({training}; `devscore run` has no --batch-size). "
+        f"steps of batch {DEMO_TRAIN['batch_size']} per POG level ({training}). "
         f"Medians of {repeats} run(s) per rank count, each from a fresh output folder, the rank "
         "counts alternating. One granule-year gives MPI little to split: only the chip rows of the scene are "
         "shared out; ranking and training run on rank 0 while the other rank waits (asleep, "
