@@ -180,7 +180,7 @@ def test_scorer_trained_on_the_annotator_follows_the_truth(synthetic, annotated,
                                          progress=False))
     report = assess(scores, truth)
     print("scorer on the sigma 10 annotator:", *report.lines(), sep="\n")
-    assert report.all.spearman >= 0.6 and report.plain.spearman >= 0.4
+    assert report.all.spearman >= 0.5 and report.plain.spearman >= 0.4  # measured: 0.62 and 0.58
     assert abs(report.shuffled_control.spearman) < 0.1
 
 
