@@ -215,3 +215,28 @@ def test_a_later_score_publish_keeps_the_night_lights(catalog, rasters, tmp_path
     index = StaticCatalog(catalog)
     assert [r.id for r in index.items("viirs-nightlights")] == ["48RVU-2023"]
     assert [r.id for r in index.items("devscore-scores")] == ["48RUU-2023", "48RVU-2023"]
+
+
+def test_comparing_one_year_keeps_the_other_years_in_the_report(tmp_path):
+    """`devscore compare --year Y` redoes Y's rows; the other years' rows and figures stay in the report."""
+    from catalog.nightlights.compare import compare_catalog
+    from catalog.nightlights.ingest import ingest
+
+    around = (103.7, 29.5, 105.35, 31.0)
+    for year in (2022, 2023):
+        catalog = publish_field_scores(tmp_path, (TILE,), year)
+        (tmp_path / str(year)).mkdir()
+        ingest([write_vnl_like(tmp_path / str(year) / f"VNL_npp_{year}_global_vcmslcfg_v2_c202402081600.average.dat.tif",
+                               around, year)], year, catalog)
+    both = compare_catalog(catalog)
+    again = compare_catalog(catalog, 2023)
+    assert [r.item for r in again.rows] == [f"{TILE}-2022", f"{TILE}-2023"]
+    for kept, first in zip(again.rows, both.rows):  # the same data give the same figures
+        assert kept.item == first.item and kept.correlation.n == first.correlation.n
+        assert kept.correlation.spearman == pytest.approx(first.correlation.spearman, abs=1e-3)
+    table = again.csv.read_text().splitlines()
+    assert len(table) == 3 and table[1].startswith(f"{TILE}-2022")
+    collection = catalog / "viirs-nightlights" / "collection.json"
+    linked = {(collection.parent / l["href"]).resolve() for l in json.loads(collection.read_text())["links"]
+              if l["rel"] == "related"}
+    assert {p.name for p in linked} >= {f"scatter-{TILE}-2022.png", f"maps-{TILE}-2022.png", f"scatter-{TILE}-2023.png"}

@@ -115,6 +115,11 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
                      result.pearson_log1p, result.spearman, result.n)
         if not report.rows:
             raise NightLightsError("no night-light item has a score item of the same tile and year")
+        if year is not None:  # the other years' rows and figures stay in the report
+            kept = [r for r in _read_rows(out / "correlations.csv") if r.year != year]
+            report.rows = sorted(kept + report.rows, key=lambda r: (r.year, r.item))
+            report.figures += [path for r in kept for path in (out / f"scatter-{r.item}.png", out / f"maps-{r.item}.png")
+                               if path.is_file()]
         report.markdown, report.csv = out / "correlations.md", out / "correlations.csv"
         write_table(report.rows, report.markdown, report.csv, TITLE)
         link_report(catalog_dir, _report_links(report))
