@@ -19,11 +19,11 @@ import pandas as pd
 import pystac
 
 from publisher.errors import DevscoreError
+from publisher.cli_types import finite
 from publisher.imagery.options import comma_list, search_options
 from publisher.mpi import Communicator, world
 from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
 from publisher.runstate import RunState, file_sha256, stage_key
-from publisher.scoring.cli import finite
 
 
 @dataclass

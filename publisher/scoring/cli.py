@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
 
+from publisher.cli_types import finite
 from publisher.scoring.model import NATIVE_INPUT_SIZE
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
-
-
-def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """Click callback refusing nan and infinity (FloatRange lets both through)."""
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"must be a finite number, not {value}")
-    return value
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
