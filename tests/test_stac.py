@@ -19,6 +19,7 @@ from PIL import Image
 from catalog.ingest import publish_table
 from catalog.validate import OfflineSchemaValidator, validate_catalog
 from publisher.scores import GranuleYear, scores_to_table
+from tests.test_cli_inputs import devscore
 
 SCENE = "S2A_MSIL2A_20230412T033541_R061_T48RVU_20230412T090813"
 EXTENSIONS = ["projection", "raster", "file", "processing", "render", "mgrs", "grid"]
@@ -148,35 +149,21 @@ def test_publish_cli_errors_are_one_line(tmp_path):
         assert _devscore(*args).returncode == 0
 
 
-def _validate_in_process(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``devscore validate ARGS`` through the console script's entry point: (exit code, stdout, stderr)."""
-    from devscore.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["devscore", "validate", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_validate_without_schemas_reads_the_local_folder(catalog_dir, schema_dir, tmp_path, monkeypatch, capsys):
     """No --schemas: the folder DEVSCORE_STAC_SCHEMAS names is used, offline; a schema it lacks is a
     problem, not a download; a faulty catalog still fails."""
     monkeypatch.setenv("DEVSCORE_STAC_SCHEMAS", str(schema_dir))
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(catalog_dir))
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(catalog_dir))
     assert code == 0 and out.strip() == f"{catalog_dir}: valid", out + err
     partial = tmp_path / "partial"
     shutil.copytree(schema_dir / "projection", partial / "projection")
     monkeypatch.setenv("DEVSCORE_STAC_SCHEMAS", str(partial))
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(catalog_dir))
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(catalog_dir))
     assert code == 1 and "schema unavailable" in out and "not in the offline schema folder" in out
     monkeypatch.setenv("DEVSCORE_STAC_SCHEMAS", str(schema_dir))
     bad = _copy(catalog_dir, tmp_path)
     _asset(bad, "48RUU-2022", "chips").unlink()
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(bad))
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(bad))
     assert code == 1 and "is missing" in out and "problem(s)" in err
 
 
@@ -188,18 +175,18 @@ def test_validate_without_a_schema_folder_is_one_line_and_no_network(catalog_dir
         folder.mkdir()
         (folder / "README.md").write_text("no schemas here")
     monkeypatch.setenv("DEVSCORE_STAC_SCHEMAS", str(folder))
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(catalog_dir))
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(catalog_dir))
     assert code == 1 and out == ""
     assert err.strip().splitlines() == [err.strip()] and err.startswith("Error: no STAC extension schemas")
     assert "--schemas DIR" in err and str(folder) in err
     monkeypatch.delenv("DEVSCORE_STAC_SCHEMAS")
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(catalog_dir), "--schemas", str(folder))
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(catalog_dir), "--schemas", str(folder))
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and f"schema folder {folder}" in err
 
 
 def test_remote_schemas_are_opt_in_and_exclude_a_folder(catalog_dir, schema_dir, monkeypatch, capsys):
-    code, out, err = _validate_in_process(monkeypatch, capsys, str(catalog_dir), "--schemas", str(schema_dir),
+    code, out, err = devscore(monkeypatch, capsys, "validate", str(catalog_dir), "--schemas", str(schema_dir),
                                           "--remote-schemas")
     assert code == 2 and "exclude each other" in err and out == ""
-    code, out, _ = _validate_in_process(monkeypatch, capsys, "--help")
+    code, out, _ = devscore(monkeypatch, capsys, "validate", "--help")
     assert "--remote-schemas" in out and "DEVSCORE_STAC_SCHEMAS" in out
