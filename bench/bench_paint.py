@@ -8,6 +8,7 @@ import numpy as np
 
 from bench.common import median_seconds, table
 from publisher.constants import CHIP_SIZE, GRANULE_SIZE, SCORE_NODATA
+from publisher.grid import TileGrid
 from publisher.paint import paint
 from publisher.paint_cuda import cuda_available
 
@@ -73,7 +74,8 @@ def run(quick: bool = False) -> str:
     """Markdown section with medians and the speed-up over the naive baseline."""
     scores = np.random.default_rng(0).random((32, 32), dtype=np.float32)
     repeats = 3 if quick else 9
-    numpy_s = median_seconds(lambda: paint(scores, device="cpu"), repeats=repeats)
+    grid = TileGrid.from_tile_id("48RVU").chips
+    numpy_s = median_seconds(lambda: paint(scores, grid, device="cpu"), repeats=repeats)
     naive_s = naive_paint_seconds(scores, 1 if quick else BASELINE_CHIPS)
     rows = [
         ["naive per-pixel Python loops (baseline, scaled from "

@@ -32,7 +32,7 @@ OURS = SETUP + """
 from publisher.publish import publish_granule_year
 from publisher.cog import write_score_cog
 publish_s = median(lambda: publish_granule_year(granule, tmp, device="cpu"), REPEATS)
-cog_s = median(lambda: write_score_cog(scores, granule.grid, tmp / "cog.tif", device="cpu"), REPEATS)
+cog_s = median(lambda: write_score_cog(scores, granule.chip_grid, tmp / "cog.tif", device="cpu"), REPEATS)
 result = {"publish_s": publish_s, "cog_s": cog_s, "size": (tmp / "cog.tif").stat().st_size}
 """
 
@@ -40,8 +40,8 @@ GDAL = SETUP + """
 import rasterio, rasterio.shutil
 from publisher.cog import COG_OPTIONS, _profile
 from publisher.paint import paint
-grid = granule.grid
-painted = paint(scores, device="cpu")
+grid = granule.chip_grid
+painted = paint(scores, grid, device="cpu")
 def write():
     with rasterio.open("mem", "w", **dict(_profile(grid), driver="MEM")) as ds:
         ds.write(painted, 1)
@@ -57,8 +57,8 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 from publisher.cog import BLOCKSIZE, COG_OPTIONS, _profile
 from publisher.paint import paint
-grid = granule.grid
-painted = paint(scores, device="cpu")
+grid = granule.chip_grid
+painted = paint(scores, grid, device="cpu")
 profile = dict(cog_profiles.get("zstd"), blockxsize=BLOCKSIZE, blockysize=BLOCKSIZE, zstd_level=COG_OPTIONS["LEVEL"])
 def write():
     with MemoryFile() as mem:

@@ -6,23 +6,19 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
 from publisher.atomic import atomic_path
-from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE, PIXEL_SIZE
-from publisher.grid import TileGrid
 from publisher.scores import GranuleYear
 
 #: Chip outlines are densified so their WGS84 edges follow the UTM square.
 EDGE_POINTS = 4
 
 
-def chips_frame(granule: GranuleYear, grid: TileGrid) -> gpd.GeoDataFrame:
-    """One row per chip (all 1024; score NaN where unscored), polygons in WGS84."""
-    rows, cols = np.divmod(np.arange(CHIPS_PER_SIDE * CHIPS_PER_SIDE), CHIPS_PER_SIDE)
-    x0, y0 = grid.transform @ (cols * CHIP_SIZE, rows * CHIP_SIZE)
-    x1, y1 = grid.transform @ ((cols + 1) * CHIP_SIZE, (rows + 1) * CHIP_SIZE)
-    polygons = shapely.segmentize(shapely.box(x0, y1, x1, y0), CHIP_SIZE * PIXEL_SIZE / EDGE_POINTS)
+def chips_frame(granule: GranuleYear) -> gpd.GeoDataFrame:
+    """One row per chip (all 1024; score NaN where unscored), polygons in WGS84: each the ground the chip
+    was cut from (the granule-year's chip grid)."""
+    grid = granule.chip_grid
+    rows, cols, polygons = grid.chip_boxes(EDGE_POINTS)
     frame = gpd.GeoDataFrame(
         {
             "tile": granule.tile,
@@ -37,11 +33,11 @@ def chips_frame(granule: GranuleYear, grid: TileGrid) -> gpd.GeoDataFrame:
     return frame.to_crs("EPSG:4326")
 
 
-def write_chips_geoparquet(granule: GranuleYear, grid: TileGrid, path: str | Path) -> Path:
+def write_chips_geoparquet(granule: GranuleYear, path: str | Path) -> Path:
     """Write the chips table as GeoParquet (temporary name, then rename)."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        chips_frame(granule, grid).to_parquet(tmp, index=False, compression="zstd")
+        chips_frame(granule).to_parquet(tmp, index=False, compression="zstd")
     return path
 
 

@@ -1,5 +1,9 @@
 """Write a granule's score grid as a Cloud-Optimized GeoTIFF, streaming so memory stays bounded.
 
+The COG lies on the grid the chips were cut from (:class:`publisher.grid.ChipGrid`: its transform and
+shape, 10980 x 10980 at 10 m for real Sentinel-2) and says its chip side in the ``chip_px`` tag, so a
+reader finds every chip's pixels from the file alone (:func:`read_chip_grid`).
+
 The painted grid goes window by window into a tiled scratch GeoTIFF, which GDAL's COG driver then
 turns into the COG (overviews, 512 px tiles, ZSTD); both land under temporary names and the COG is
 renamed onto its destination. On the GPU path the whole grid is painted at once (0.5 GB).
@@ -17,8 +21,8 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from publisher.atomic import atomic_path
-from publisher.constants import SCORE_BAND_DESCRIPTION, SCORE_DTYPE, SCORE_NODATA
-from publisher.grid import TileGrid
+from publisher.constants import CHIPS_PER_SIDE, SCORE_BAND_DESCRIPTION, SCORE_DTYPE, SCORE_NODATA
+from publisher.grid import ChipGrid
 from publisher.paint import check_scores, paint, paint_window, resolve_device
 
 log = logging.getLogger(__name__)
@@ -45,11 +49,24 @@ SCRATCH_OPTIONS = {"tiled": True, "blockxsize": BLOCKSIZE, "blockysize": BLOCKSI
                    "zstd_level": 1}
 
 
-def _profile(grid: TileGrid) -> dict:
+#: GeoTIFF tag of the score COG: the chip side in pixels of its grid.
+CHIP_PX_TAG = "chip_px"
+
+
+def _profile(grid: ChipGrid) -> dict:
     return {
         "driver": "GTiff", "dtype": SCORE_DTYPE, "count": 1, "nodata": SCORE_NODATA,
         "width": grid.width, "height": grid.height, "crs": grid.crs, "transform": grid.transform,
     }
+
+
+def read_chip_grid(path: str | Path) -> ChipGrid:
+    """The chip grid of a score COG: its CRS, transform and shape, chips of its ``chip_px`` tag (COGs of
+    older releases carry none: they are 10980 px grids of 343 px chips, 32 per side plus a strip)."""
+    with rasterio.open(path) as src:
+        tag = src.tags().get(CHIP_PX_TAG)
+        chip_px = int(tag) if tag else min(src.width, src.height) // CHIPS_PER_SIDE
+        return ChipGrid(src.crs.to_epsg(), src.transform, src.width, src.height, chip_px)
 
 
 def write_cog(
@@ -84,9 +101,10 @@ def write_cog(
 
 
 def write_score_cog(
-    scores: np.ndarray, grid: TileGrid, path: str | Path, device: str = "auto", threads: int | None = None
+    scores: np.ndarray, grid: ChipGrid, path: str | Path, device: str = "auto", threads: int | None = None
 ) -> Path:
-    """Paint ``scores`` onto ``grid`` and write the COG at ``path`` (temporary name, then rename).
+    """Paint ``scores`` onto ``grid`` (the grid their chips were cut from) and write the COG at ``path``
+    (temporary name, then rename).
 
     ``threads`` caps GDAL's compression threads (all cores when None); MPI runs give each rank its
     share so ranks do not fight over the same cores. On the CPU the grid is painted one strip of
@@ -97,12 +115,13 @@ def write_score_cog(
 
     def blocks() -> Iterator[tuple[Window, np.ndarray]]:
         if device == "cuda":
-            yield Window(0, 0, grid.width, grid.height), paint(scores, "cuda")[None]
+            yield Window(0, 0, grid.width, grid.height), paint(scores, grid, "cuda")[None]
             return
         for row in range(0, grid.height, STRIP_ROWS):
             window = Window(0, row, grid.width, min(STRIP_ROWS, grid.height - row))
-            yield window, paint_window(scores, window)[None]
+            yield window, paint_window(scores, window, grid.chip_px)[None]
 
     return write_cog(path, _profile(grid), blocks, COG_OPTIONS, threads=threads,
                      descriptions=[SCORE_BAND_DESCRIPTION],
-                     tags={"units": "development score, 0 (least) to 1 (most developed)"})
+                     tags={"units": "development score, 0 (least) to 1 (most developed)",
+                           CHIP_PX_TAG: str(grid.chip_px)})

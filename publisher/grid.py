@@ -18,6 +18,7 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.windows import Window
+import shapely
 from shapely import set_precision
 from shapely.geometry import Polygon, mapping, shape
 
@@ -199,11 +200,101 @@ class TileGrid:
         """WGS84 bbox of the footprint; west > east where it crosses the antimeridian."""
         return [round(v, 7) for v in antimeridian.bbox(shape(self.footprint))]
 
+    @property
+    def chips(self) -> ChipGrid:
+        """The method's chip layout on the 10 m grid (343 px chips): the default for chip scores that
+        do not say which grid they were cut from."""
+        return ChipGrid(self.epsg, self.transform, GRANULE_SIZE, GRANULE_SIZE, CHIP_SIZE)
+
+    def chip_window(self, row: int, col: int) -> Window:
+        """Pixel window of chip (row, col) on the 10 m grid (see :attr:`chips`)."""
+        return self.chips.chip_window(row, col)
+
+    def chip_windows(self) -> Iterator[tuple[int, int, Window]]:
+        """All 32 x 32 chip windows of the 10 m grid in row-major order, as (row, col, window)."""
+        return self.chips.chip_windows()
+
+    def chip_polygon(self, row: int, col: int) -> Polygon:
+        """Chip outline in the granule's UTM CRS, on the 10 m grid."""
+        return self.chips.chip_polygon(row, col)
+
+
+class ChipGridError(DevscoreError, ValueError):
+    """A chip grid that cannot be the one chips were cut from (not north-up, no chip fits, bad CRS)."""
+
+
+@dataclass(frozen=True)
+class ChipGrid:
+    """The raster grid chips were cut from and their layout on it: ``transform`` of the source pixels,
+    ``width`` x ``height`` pixels, 32 x 32 chips of ``chip_px`` pixels from the upper-left corner (the
+    remainder strip east and south belongs to no chip). Every published chip footprint comes from here.
+
+    The chips file records the chip grid's affine (``chip_transform``: one cell a chip); the source grid is
+    that affine divided by the chip side, so a score COG painted on it covers each chip's cut window exactly.
+    """
+
+    epsg: int
+    transform: Affine
+    width: int
+    height: int
+    chip_px: int
+
+    def __post_init__(self) -> None:
+        t = self.transform
+        if not (t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0 and math.isfinite(t.c) and math.isfinite(t.f)):
+            raise ChipGridError(f"chip grid transform {tuple(t)[:6]} is not a north-up grid")
+        if self.chip_px < 1 or min(self.width, self.height) < CHIPS_PER_SIDE * self.chip_px:
+            raise ChipGridError(f"{CHIPS_PER_SIDE} chips of {self.chip_px} px do not fit a "
+                                f"{self.width} x {self.height} px grid")
+
+    @classmethod
+    def from_chip_transform(cls, tile: TileGrid, chip_transform: Affine, chip_px: int) -> ChipGrid:
+        """The grid chips of ``chip_px`` pixels were cut from, given the chip grid's affine (the chips file's
+        ``chip_transform``); it spans the granule's footprint (109.8 km) at the source pixel size."""
+        t = chip_transform  # divided, not multiplied by 1 / chip_px: 3400 / 34 is exactly 100
+        transform = Affine(t.a / chip_px, t.b / chip_px, t.c, t.d / chip_px, t.e / chip_px, t.f)
+        left, bottom, right, top = tile.bounds
+        width = round((right - transform.c) / transform.a)
+        height = round((transform.f - bottom) / -transform.e)
+        return cls(tile.epsg, transform, max(width, CHIPS_PER_SIDE * chip_px), max(height, CHIPS_PER_SIDE * chip_px),
+                   chip_px)
+
+    @property
+    def crs(self) -> CRS:
+        """UTM CRS of the grid."""
+        return CRS.from_epsg(self.epsg)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the grid."""
+        return (self.height, self.width)
+
+    @property
+    def pixel_size(self) -> float:
+        """Side of a source pixel in metres."""
+        return self.transform.a
+
+    @property
+    def chipped(self) -> int:
+        """Pixels per side covered by chips (32 x ``chip_px``)."""
+        return CHIPS_PER_SIDE * self.chip_px
+
+    @property
+    def chip_transform(self) -> Affine:
+        """Affine of the 32 x 32 chip grid: one cell a chip."""
+        return self.transform @ Affine.scale(self.chip_px)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) of the grid in its CRS."""
+        t = self.transform
+        return (t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f)
+
     def chip_window(self, row: int, col: int) -> Window:
         """Pixel window of chip (row, col): row 0 is the northern row, col 0 the western column."""
         if not (0 <= row < CHIPS_PER_SIDE and 0 <= col < CHIPS_PER_SIDE):
             raise IndexError(f"chip ({row}, {col}) is outside 0..{CHIPS_PER_SIDE - 1}")
-        return Window(col * CHIP_SIZE, row * CHIP_SIZE, CHIP_SIZE, CHIP_SIZE)
+        return Window(col * self.chip_px, row * self.chip_px, self.chip_px, self.chip_px)
 
     def chip_windows(self) -> Iterator[tuple[int, int, Window]]:
         """All 32 x 32 chip windows in row-major order, as (row, col, window)."""
@@ -212,8 +303,19 @@ class TileGrid:
                 yield row, col, self.chip_window(row, col)
 
     def chip_polygon(self, row: int, col: int) -> Polygon:
-        """Chip outline in the granule's UTM CRS."""
+        """Chip outline in the grid's UTM CRS."""
         w = self.chip_window(row, col)
         x0, y0 = self.transform @ (w.col_off, w.row_off)
         x1, y1 = self.transform @ (w.col_off + w.width, w.row_off + w.height)
         return Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+    def chip_boxes(self, edge_points: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, UTM polygons) of all 1024 chips, row-major; edges cut into ``edge_points`` segments
+        so a reprojected outline follows the square."""
+        rows, cols = np.divmod(np.arange(CHIPS_PER_SIDE * CHIPS_PER_SIDE), CHIPS_PER_SIDE)
+        x0, y0 = self.chip_transform @ (cols, rows)
+        x1, y1 = self.chip_transform @ (cols + 1, rows + 1)
+        boxes = shapely.box(x0, y1, x1, y0)
+        if edge_points > 1:
+            boxes = shapely.segmentize(boxes, self.chip_px * self.pixel_size / edge_points)
+        return rows, cols, boxes

@@ -1,4 +1,7 @@
-"""Paint 32 x 32 chip scores onto the granule's 10 m grid: every pixel of a chip gets its score.
+"""Paint 32 x 32 chip scores onto the grid the chips were cut from: every pixel of a chip gets its score.
+
+The grid (a :class:`publisher.grid.ChipGrid`: the 10 m Sentinel-2 grid with 343 px chips, or a coarser
+scene grid) comes with the scores, so each painted chip covers exactly the pixels it was cut from.
 
 The numpy path works on any window, so writers stream the grid with bounded memory; the CUDA path
 (``publisher.paint_cuda``) paints the whole grid on a GPU and gives the same array.
@@ -11,8 +14,9 @@ import logging
 import numpy as np
 from rasterio.windows import Window
 
-from publisher.constants import CHIP_SIZE, CHIPPED_SIZE, CHIPS_PER_SIDE, GRANULE_SIZE, SCORE_NODATA
+from publisher.constants import CHIPS_PER_SIDE, SCORE_NODATA
 from publisher.errors import DevscoreError
+from publisher.grid import ChipGrid
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +42,18 @@ def chip_lookup(scores: np.ndarray) -> np.ndarray:
     return table
 
 
-def _chip_index(start: int, length: int) -> np.ndarray:
+def _chip_index(start: int, length: int, chip_px: int) -> np.ndarray:
     """Chip index of each pixel in [start, start + length); pixels past the chips map to 32."""
     pixels = np.arange(start, start + length)
-    return np.where(pixels < CHIPPED_SIZE, pixels // CHIP_SIZE, CHIPS_PER_SIDE)
+    return np.where(pixels < CHIPS_PER_SIDE * chip_px, pixels // chip_px, CHIPS_PER_SIDE)
 
 
-def paint_window(scores: np.ndarray, window: Window) -> np.ndarray:
-    """Paint one window of the granule grid: one gathered row per chip row, broadcast down its rows."""
+def paint_window(scores: np.ndarray, window: Window, chip_px: int) -> np.ndarray:
+    """Paint one window of a grid with chips of ``chip_px`` pixels: one gathered row per chip row,
+    broadcast down its rows."""
     table = chip_lookup(check_scores(scores))
-    rows = _chip_index(int(window.row_off), int(window.height))
-    cols = _chip_index(int(window.col_off), int(window.width))
+    rows = _chip_index(int(window.row_off), int(window.height), chip_px)
+    cols = _chip_index(int(window.col_off), int(window.width), chip_px)
     out = np.empty((rows.size, cols.size), dtype=np.float32)
     starts = np.flatnonzero(np.diff(rows, prepend=-1))
     for start, stop in zip(starts, [*starts[1:], rows.size]):
@@ -70,10 +75,10 @@ def resolve_device(device: str) -> str:
     return "cuda" if available else "cpu"
 
 
-def paint(scores: np.ndarray, device: str = "auto") -> np.ndarray:
-    """The full 10980 x 10980 float32 score grid, painted on the chosen device."""
-    if resolve_device(device) == "cuda":
+def paint(scores: np.ndarray, grid: ChipGrid, device: str = "auto") -> np.ndarray:
+    """The whole float32 score grid (``grid.shape``; 10980 x 10980 at 10 m), painted on the chosen device."""
+    if resolve_device(device) == "cuda" and grid.width == grid.height:  # the kernel paints square grids
         from publisher.paint_cuda import paint_cuda
 
-        return paint_cuda(check_scores(scores))
-    return paint_window(scores, Window(0, 0, GRANULE_SIZE, GRANULE_SIZE))
+        return paint_cuda(check_scores(scores), grid)
+    return paint_window(scores, Window(0, 0, grid.width, grid.height), grid.chip_px)

@@ -12,7 +12,8 @@ import logging
 
 import numpy as np
 
-from publisher.constants import CHIP_SIZE, CHIPPED_SIZE, CHIPS_PER_SIDE, GRANULE_SIZE
+from publisher.constants import CHIPS_PER_SIDE
+from publisher.grid import ChipGrid
 from publisher.paint import chip_lookup
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,22 @@ def _kernel():
     return SourceModule(KERNEL % {"table": CHIPS_PER_SIDE + 1}, no_extern_c=True).get_function("paint")
 
 
-def paint_cuda(scores: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Paint the full grid on the GPU and copy it back into ``out`` (allocated when None)."""
+def paint_cuda(scores: np.ndarray, grid: ChipGrid, out: np.ndarray | None = None) -> np.ndarray:
+    """Paint the whole ``grid`` on the GPU and copy it back into ``out`` (allocated when None)."""
     import pycuda.driver as drv
 
+    if grid.width != grid.height:
+        raise ValueError(f"the CUDA painter paints square grids, not {grid.width} x {grid.height}")
     kernel = _kernel()
     table = np.ascontiguousarray(chip_lookup(scores))
     if out is None:
-        out = np.empty((GRANULE_SIZE, GRANULE_SIZE), dtype=np.float32)
+        out = np.empty(grid.shape, dtype=np.float32)
     d_table = drv.to_device(table)
     d_out = drv.mem_alloc(out.nbytes)
-    grid = ((GRANULE_SIZE + BLOCK[0] - 1) // BLOCK[0], (GRANULE_SIZE + BLOCK[1] - 1) // BLOCK[1])
-    kernel(d_table, d_out, np.int32(GRANULE_SIZE), np.int32(CHIP_SIZE), np.int32(CHIPPED_SIZE),
-           block=BLOCK, grid=grid)
+    size = grid.width
+    blocks = ((size + BLOCK[0] - 1) // BLOCK[0], (size + BLOCK[1] - 1) // BLOCK[1])
+    kernel(d_table, d_out, np.int32(size), np.int32(grid.chip_px), np.int32(grid.chipped),
+           block=BLOCK, grid=blocks)
     drv.memcpy_dtoh(out, d_out)
     d_out.free()
     return out

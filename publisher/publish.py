@@ -39,13 +39,13 @@ def publish_granule_year(
     ``threads`` caps the COG writer's threads (see :func:`publisher.cog.write_score_cog`).
     """
     start = time.perf_counter()
-    grid = granule.grid
     folder = Path(staging_dir) / granule.id
     folder.mkdir(parents=True, exist_ok=True)
-    score = write_score_cog(granule.scores, grid, folder / ASSET_FILES[SCORE_ASSET], device=device, threads=threads)
+    score = write_score_cog(granule.scores, granule.chip_grid, folder / ASSET_FILES[SCORE_ASSET], device=device,
+                            threads=threads)
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
-    chips = write_chips_geoparquet(granule, grid, folder / ASSET_FILES[CHIPS_ASSET])
-    item = create_item(granule, grid, score, thumbnail, chips)
+    chips = write_chips_geoparquet(granule, folder / ASSET_FILES[CHIPS_ASSET])
+    item = create_item(granule, granule.grid, score, thumbnail, chips)
     seconds = time.perf_counter() - start
     log.debug("staged %s in %.2f s", granule.id, seconds)
     return Published(item=item, folder=folder, seconds=seconds)

@@ -1,7 +1,10 @@
 """Read and check a chip-score table (CSV or Parquet) and split it into granule-years.
 
 One granule-year is one MGRS tile and the calendar year of its scene's datetime; it holds a
-32 x 32 grid of chip scores where chips absent from the table are NaN (nodata, not zero).
+32 x 32 grid of chip scores where chips absent from the table are NaN (nodata, not zero), and the grid
+its chips were cut from: the optional columns ``epsg``, ``chip_transform`` (the chips file's affine of
+the 32 x 32 chip grid, six numbers) and ``chip_px`` (chip side in source pixels), which ``devscore score``
+writes. A table without them is on the method's layout: the 10 m grid, 343 px chips.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 
 from publisher.constants import CHIPS_PER_SIDE, SCORE_MAX, SCORE_MIN
 from publisher.errors import DevscoreError
-from publisher.grid import TileGrid, TileIdError
+from publisher.grid import ChipGrid, ChipGridError, TileGrid, TileIdError
 
 REQUIRED_COLUMNS = ("tile", "datetime", "row", "col", "score")
-OPTIONAL_COLUMNS = ("scene_id",)
+#: Where the chips were cut: all three or none.
+GEOMETRY_COLUMNS = ("epsg", "chip_transform", "chip_px")
+OPTIONAL_COLUMNS = ("scene_id", *GEOMETRY_COLUMNS)
 #: How many offending rows an error message lists before it says "and N more".
 MAX_ROWS_IN_MESSAGE = 8
 
@@ -36,11 +42,18 @@ class GranuleYear:
     datetime: dt.datetime
     scene_id: str | None
     scores: np.ndarray = field(repr=False)
+    #: The grid the chips were cut from; None means the method's 10 m layout (``grid.chips``).
+    cut: ChipGrid | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
         """STAC Item id, ``{tile}-{year}``."""
         return f"{self.tile}-{self.year}"
+
+    @property
+    def chip_grid(self) -> ChipGrid:
+        """The grid the chips were cut from: what the COG is painted on and every chip footprint comes from."""
+        return self.cut if self.cut is not None else self.grid.chips
 
     @property
     def grid(self) -> TileGrid:
@@ -118,7 +131,70 @@ def _parse(df: pd.DataFrame, path: Path, unit: str) -> pd.DataFrame:
         except TileIdError as exc:
             raise ScoreTableError(f"{path.name}: {exc} at {_rows(out['tile'] == tile, unit)}") from exc
     out["year"] = out["datetime"].dt.year
+    _parse_geometry(df, out, path, unit)
     return out
+
+
+def format_chip_transform(chip_transform: Affine) -> str:
+    """The ``chip_transform`` column: the six affine coefficients a, b, c, d, e, f, space separated, exact."""
+    return " ".join(repr(float(v)) for v in tuple(chip_transform)[:6])
+
+
+def geometry_columns(epsg: int, chip_transform: Affine, chip_px: int) -> dict:
+    """The geometry columns of one granule-year's rows (what ``devscore score`` writes beside the scores)."""
+    return {"epsg": int(epsg), "chip_transform": format_chip_transform(chip_transform), "chip_px": int(chip_px)}
+
+
+def _parse_geometry(df: pd.DataFrame, out: pd.DataFrame, path: Path, unit: str) -> None:
+    """Check the geometry columns (all three or none, complete) and copy them into ``out``."""
+    present = [c for c in GEOMETRY_COLUMNS if c in df.columns]
+    if not present:
+        return
+    if len(present) < len(GEOMETRY_COLUMNS):
+        missing = ", ".join(c for c in GEOMETRY_COLUMNS if c not in present)
+        raise ScoreTableError(f"{path.name}: the chip-grid columns come together ({', '.join(GEOMETRY_COLUMNS)}); "
+                              f"missing {missing}")
+    absent = df[list(GEOMETRY_COLUMNS)].isna().all(axis=1)  # rows of chips files that recorded no grid
+    epsg = pd.to_numeric(df["epsg"], errors="coerce")
+    chip_px = pd.to_numeric(df["chip_px"], errors="coerce")
+    coefficients = df["chip_transform"].map(_coefficients)
+    bad = ~absent & (epsg.isna() | (epsg % 1 != 0) | chip_px.isna() | (chip_px % 1 != 0) | (chip_px < 1)
+                     | coefficients.isna())
+    if bad.any():
+        raise ScoreTableError(f"{path.name}: epsg and chip_px must be integers and chip_transform six numbers "
+                              f"(a b c d e f) at {_rows(bad, unit)}")
+    out["epsg"] = epsg.where(~absent, -1).astype(int)
+    out["chip_px"] = chip_px.where(~absent, -1).astype(int)
+    out["chip_transform"] = coefficients.where(~absent, None)
+
+
+def _coefficients(text: object) -> tuple[float, ...] | None:
+    try:
+        values = tuple(float(v) for v in str(text).replace(",", " ").split())
+    except ValueError:
+        return None
+    return values if len(values) == 6 and all(np.isfinite(values)) else None
+
+
+def _chip_grid(tile: str, year: int, group: pd.DataFrame, path: Path, unit: str, mask: pd.Series) -> ChipGrid | None:
+    """The one chip grid of a granule-year's rows (None when the table records none)."""
+    if "chip_px" not in group.columns:
+        return None
+    keys = group[list(GEOMETRY_COLUMNS)].drop_duplicates()
+    if len(keys) > 1:
+        raise ScoreTableError(f"{path.name}: granule-year {tile}-{year} mixes chip grids ({', '.join(GEOMETRY_COLUMNS)}) "
+                              f"at {_rows(mask, unit)}; one granule-year is cut from one grid")
+    epsg, coefficients, chip_px = keys.iloc[0]
+    if chip_px < 0:
+        return None
+    tile_grid = TileGrid.from_tile_id(tile)
+    if epsg != tile_grid.epsg:
+        raise ScoreTableError(f"{path.name}: the chips of {tile}-{year} are said to be cut on EPSG:{epsg}, but tile "
+                              f"{tile} is in EPSG:{tile_grid.epsg} at {_rows(mask, unit)}")
+    try:
+        return ChipGrid.from_chip_transform(tile_grid, Affine(*coefficients), int(chip_px))
+    except ChipGridError as exc:
+        raise ScoreTableError(f"{path.name}: {tile}-{year}: {exc} at {_rows(mask, unit)}") from None
 
 
 def _check_consistency(df: pd.DataFrame, path: Path, unit: str) -> None:
@@ -148,6 +224,7 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
         scores = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan, dtype=np.float32)
         scores[group["row"].to_numpy(), group["col"].to_numpy()] = group["score"].to_numpy()
         first = group.iloc[0]
+        mask = (df["tile"] == tile) & (df["year"] == year)
         granules.append(
             GranuleYear(
                 tile=str(tile),
@@ -155,6 +232,7 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
                 datetime=first["datetime"].to_pydatetime(),
                 scene_id=None if first["scene_id"] is None else str(first["scene_id"]),
                 scores=scores,
+                cut=_chip_grid(str(tile), int(year), group, path, unit, mask),
             )
         )
     return granules
@@ -165,6 +243,7 @@ def scores_to_table(granules: list[GranuleYear]) -> pd.DataFrame:
     frames = []
     for g in granules:
         rows, cols = np.nonzero(~np.isnan(g.scores))
+        geometry = {} if g.cut is None else geometry_columns(g.cut.epsg, g.cut.chip_transform, g.cut.chip_px)
         frames.append(
             pd.DataFrame(
                 {
@@ -174,6 +253,7 @@ def scores_to_table(granules: list[GranuleYear]) -> pd.DataFrame:
                     "col": cols,
                     "score": g.scores[rows, cols],
                     "scene_id": g.scene_id,
+                    **geometry,
                 }
             )
         )

@@ -18,12 +18,9 @@ from shapely.geometry import shape
 
 from publisher import __version__
 from publisher.constants import (
-    CHIP_SIZE,
     CHIPS_ASSET,
     COLLECTION_ID,
     COLORMAP,
-    GRANULE_SIZE,
-    PIXEL_SIZE,
     SCORE_ASSET,
     SCORE_BAND_DESCRIPTION,
     SCORE_MAX,
@@ -31,7 +28,7 @@ from publisher.constants import (
     SCORE_NODATA,
     THUMBNAIL_ASSET,
 )
-from publisher.grid import TileGrid
+from publisher.grid import ChipGrid, TileGrid
 from publisher.scores import GranuleYear
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
@@ -59,10 +56,10 @@ def multihash_sha256(path: Path) -> str:
     return "1220" + digest.hexdigest()
 
 
-def score_statistics(scores: np.ndarray) -> Statistics:
+def score_statistics(scores: np.ndarray, grid: ChipGrid) -> Statistics:
     """Exact pixel statistics of the painted grid: every chip covers the same number of pixels."""
     valid = scores[~np.isnan(scores)].astype(np.float64)
-    valid_percent = 100.0 * valid.size * CHIP_SIZE**2 / GRANULE_SIZE**2
+    valid_percent = 100.0 * valid.size * grid.chip_px**2 / (grid.width * grid.height)
     if valid.size == 0:
         return Statistics.create(valid_percent=0.0)
     return Statistics.create(
@@ -80,8 +77,10 @@ def _file_fields(asset: pystac.Asset, path: Path) -> None:
 def create_item(
     granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path
 ) -> pystac.Item:
-    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets."""
+    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets; the projection fields
+    describe the COG's grid, the one the chips were cut from."""
     year = granule.year
+    cut = granule.chip_grid
     item = pystac.Item(
         id=granule.id,
         geometry=grid.footprint,
@@ -92,11 +91,11 @@ def create_item(
         properties={
             "title": f"Development scores {granule.tile} {year}",
             "description": f"Chip development scores of MGRS tile {granule.tile} in {year}, "
-                           "painted on the Sentinel-2 10 m grid.",
+                           f"painted on the {cut.pixel_size:g} m grid its chips were cut from.",
             "processing:software": {"devscore": __version__},
             "processing:level": "L3",
             "processing:lineage": "Sentinel-2 L2A visual -> 32 x 32 chips -> ResNet-18 scores trained on a "
-                                  "VLM-ranked partial order of clusters -> painted 10 m grid",
+                                  "VLM-ranked partial order of clusters -> painted on the chips' grid",
         },
         collection=COLLECTION_ID,
     )
@@ -104,9 +103,9 @@ def create_item(
 
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     proj.code = f"EPSG:{grid.epsg}"
-    proj.shape = list(grid.shape)
-    proj.transform = list(grid.transform)[:6]
-    proj.bbox = list(grid.bounds)
+    proj.shape = list(cut.shape)
+    proj.transform = list(cut.transform)[:6]
+    proj.bbox = list(cut.bounds)
     centroid = shape(grid.footprint).centroid
     proj.centroid = {"lat": round(centroid.y, 7), "lon": round(centroid.x, 7)}
 
@@ -122,8 +121,8 @@ def create_item(
     )
     item.add_asset(SCORE_ASSET, score)
     band = RasterBand.create(
-        nodata=SCORE_NODATA, data_type=DataType.FLOAT32, spatial_resolution=PIXEL_SIZE,
-        statistics=score_statistics(granule.scores), unit="1",
+        nodata=SCORE_NODATA, data_type=DataType.FLOAT32, spatial_resolution=cut.pixel_size,
+        statistics=score_statistics(granule.scores, cut), unit="1",
     )
     RasterExtension.ext(score, add_if_missing=True).bands = [band]
     _file_fields(score, score_path)

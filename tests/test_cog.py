@@ -13,7 +13,7 @@ import publisher.cog as cog
 from publisher.constants import CHIP_SIZE, SCORE_BAND_DESCRIPTION, SCORE_NODATA
 from publisher.grid import TileGrid
 
-GRID = TileGrid.from_tile_id("48RVU")
+GRID = TileGrid.from_tile_id("48RVU").chips
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def test_exactextract_is_the_more_accurate_aggregation(tmp_path):
     rng = np.random.default_rng(5)
     path, _ = _raster(tmp_path / "k.tif", lambda lon, lat: 40 * ndimage.gaussian_filter(rng.random(lon.shape), 2)
                       + 20 * rng.random(lon.shape))
-    errors = aggregation_errors(path, TILE, np.arange(0, 1024, 41))
+    errors = aggregation_errors(path, TileGrid.from_tile_id(TILE).chips, np.arange(0, 1024, 41))
     assert aggregate.METHOD == min(errors, key=errors.get)
     assert errors["exactextract"] < 1e-4
 
@@ -51,9 +51,9 @@ def test_a_linear_relation_is_recovered(tmp_path):
     west, south, east, north = TileGrid.from_tile_id(TILE).bbox
     u = lambda lon, lat: 0.75 * (lon - west) / (east - west) + 0.25 * (lat - south) / (north - south)  # noqa: E731
     path, _ = _raster(tmp_path / "linear.tif", lambda lon, lat: 2.0 + 40.0 * u(lon, lat))
-    centroids = shapely.centroid(chip_polygons(TILE).geometry.to_numpy())
+    centroids = shapely.centroid(chip_polygons(TileGrid.from_tile_id(TILE).chips).geometry.to_numpy())
     scores = u(shapely.get_x(centroids), shapely.get_y(centroids)).reshape(32, 32)
-    radiance = chip_radiance(path, TILE)
+    radiance = chip_radiance(path, TileGrid.from_tile_id(TILE).chips)
     slope, intercept = np.polyfit(scores.ravel(), radiance.ravel(), 1)
     assert slope == pytest.approx(40.0, rel=0.01) and intercept == pytest.approx(2.0, abs=0.4)
     result = correlate(scores, radiance)
@@ -66,7 +66,7 @@ def test_a_linear_relation_is_recovered(tmp_path):
 def test_nodata_is_left_out_never_dark(tmp_path):
     west, *_ = TileGrid.from_tile_id(TILE).bbox
     path, _ = _raster(tmp_path / "holes.tif", lambda lon, lat: np.where(lon < west + 0.3, -999.0, 10.0 + lat))
-    radiance = chip_radiance(path, TILE)
+    radiance = chip_radiance(path, TileGrid.from_tile_id(TILE).chips)
     assert np.isnan(radiance[:, 0]).all() and np.isfinite(radiance[:, -1]).all()
     assert np.nanmin(radiance) > 30  # a chip half in nodata averages its valid pixels only
 
@@ -101,6 +101,6 @@ def test_synthetic_region_night_lights_agree_with_its_truth(tmp_path):
     assert row.correlation.spearman > 0.6 and row.correlation.pearson_log1p > 0.6 and row.correlation.n > 900
     rng = np.random.default_rng(0)
     cog = StaticCatalog(tmp_path / "catalog").asset_path("viirs-nightlights", "48RVU-2023", "radiance")
-    radiance = chip_radiance(cog, TILE)
+    radiance = chip_radiance(cog, TileGrid.from_tile_id(TILE).chips)
     control = correlate(rng.permutation(truth.ravel()).reshape(32, 32), radiance)
     assert abs(control.spearman) < 0.1

@@ -8,8 +8,12 @@ from rasterio.windows import Window
 
 from publisher.constants import CHIP_SIZE, GRANULE_SIZE, SCORE_NODATA
 from publisher.errors import DevscoreError
+from publisher.grid import TileGrid
 from publisher.paint import paint, paint_window, resolve_device
 from publisher.paint_cuda import cuda_available
+
+#: The method's layout: the 10 m grid of 10980 px, 343 px chips.
+GRID = TileGrid.from_tile_id("48RVU").chips
 
 
 def naive_pixel(scores: np.ndarray, row: int, col: int) -> float:
@@ -38,11 +42,11 @@ def naive_window(scores: np.ndarray, window: Window) -> np.ndarray:
     ],
 )
 def test_window_matches_naive_reference(chip_scores, window):
-    np.testing.assert_array_equal(paint_window(chip_scores, window), naive_window(chip_scores, window))
+    np.testing.assert_array_equal(paint_window(chip_scores, window, CHIP_SIZE), naive_window(chip_scores, window))
 
 
 def test_full_grid_matches_reference_at_every_chip(chip_scores):
-    grid = paint(chip_scores, device="cpu")
+    grid = paint(chip_scores, GRID, device="cpu")
     assert grid.shape == (GRANULE_SIZE, GRANULE_SIZE) and grid.dtype == np.float32
     # every chip is constant and equals its score (or nodata): compare chip blocks with the reference
     blocks = grid[: 32 * CHIP_SIZE, : 32 * CHIP_SIZE].reshape(32, CHIP_SIZE, 32, CHIP_SIZE)
@@ -52,7 +56,7 @@ def test_full_grid_matches_reference_at_every_chip(chip_scores):
 
 
 def test_nan_chips_are_nodata_not_zero(chip_scores):
-    grid = paint(chip_scores, device="cpu")
+    grid = paint(chip_scores, GRID, device="cpu")
     assert grid[5, 5 * CHIP_SIZE + 3] == SCORE_NODATA  # chip (0, 5) is NaN in the fixture
     assert not (grid == 0).any()
 
@@ -63,7 +67,7 @@ def test_nan_chips_are_nodata_not_zero(chip_scores):
 )
 def test_bad_scores_rejected(scores, message):
     with pytest.raises(DevscoreError, match=message):
-        paint(scores, device="cpu")
+        paint(scores, GRID, device="cpu")
 
 
 def test_device_resolution():
@@ -79,4 +83,4 @@ def test_device_resolution():
 @pytest.mark.gpu
 @pytest.mark.skipif(not cuda_available(), reason="needs pycuda and a CUDA GPU")
 def test_cuda_equals_numpy(chip_scores):
-    np.testing.assert_array_equal(paint(chip_scores, device="cuda"), paint(chip_scores, device="cpu"))
+    np.testing.assert_array_equal(paint(chip_scores, GRID, device="cuda"), paint(chip_scores, GRID, device="cpu"))

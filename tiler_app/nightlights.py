@@ -35,6 +35,7 @@ from catalog.reader import ItemRecord, NotFoundError, StaticCatalog
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.errors import DevscoreError
+from publisher.cog import read_chip_grid
 from publisher.nightlights.aggregate import chip_polygons, chip_radiance, chip_scores
 from publisher.nightlights.correlate import correlate
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
@@ -117,11 +118,12 @@ def _backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
 
 
 @functools.lru_cache(maxsize=256)
-def _chips(score_cog: str, lights_cog: str, tile: str, stamp: tuple) -> tuple[np.ndarray, ...]:
+def _chips(score_cog: str, lights_cog: str, stamp: tuple) -> tuple[np.ndarray, ...]:
     """(scores, radiance, centre lon, centre lat) of a granule-year's 1024 chips; ``stamp`` (the files'
     mtimes) keys the cache so a new publish or ingest is seen."""
-    centres = chip_polygons(tile).geometry.centroid
-    return (chip_scores(score_cog).ravel(), chip_radiance(lights_cog, tile).ravel(),
+    grid = read_chip_grid(score_cog)  # the chips' own grid, from the score COG
+    centres = chip_polygons(grid).geometry.centroid
+    return (chip_scores(score_cog, grid).ravel(), chip_radiance(lights_cog, grid).ravel(),
             centres.x.to_numpy(), centres.y.to_numpy())
 
 
@@ -129,7 +131,7 @@ def _granule_chips(catalog: StaticCatalog, lights: ItemRecord):
     score = catalog.item(SCORE_COLLECTION_ID, lights.id)
     score_cog, lights_cog = score.assets[SCORE_ASSET], lights.assets[ASSET]
     stamp = (score_cog.stat().st_mtime_ns, lights_cog.stat().st_mtime_ns)
-    return _chips(str(score_cog), str(lights_cog), lights.item["properties"]["devscore:tile"], stamp)
+    return _chips(str(score_cog), str(lights_cog), stamp)
 
 
 def _parse_bbox(text: str) -> tuple[float, float, float, float]:

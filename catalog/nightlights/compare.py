@@ -22,6 +22,7 @@ from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, li
 from catalog.reader import StaticCatalog
 from catalog.store import catalog_lock, remove_temporaries
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
+from publisher.cog import read_chip_grid
 from publisher.constants import SCORE_ASSET
 from publisher.nightlights.aggregate import chip_radiance, chip_scores
 from publisher.nightlights.correlate import Correlation, correlate
@@ -64,8 +65,9 @@ class Comparison:
 def compare_files(score_item_id: str, score_cog: Path, nightlights_item_id: str, tile: str, year: int,
                   radiance_cog: Path) -> Comparison:
     """Chip scores of ``score_cog`` against chip radiance of ``radiance_cog`` (granule ``tile``)."""
-    scores = chip_scores(score_cog)
-    radiance = chip_radiance(radiance_cog, tile)
+    grid = read_chip_grid(score_cog)  # where the chips were cut: the COG is painted on their grid
+    scores = chip_scores(score_cog, grid)
+    radiance = chip_radiance(radiance_cog, grid)
     row = Row(item=score_item_id, tile=tile, year=year, correlation=correlate(scores, radiance),
               nightlights_item=f"{COLLECTION_ID}/{nightlights_item_id}")
     return Comparison(row, scores, radiance)

@@ -20,9 +20,10 @@ import shapely.geometry
 from affine import Affine
 from pyproj import Transformer
 from rasterio.warp import Resampling, reproject
+from rasterio.windows import Window
 
-from publisher.constants import CHIP_SIZE, CHIPS_PER_SIDE, PIXEL_SIZE
-from publisher.grid import TileGrid
+from publisher.constants import CHIPS_PER_SIDE
+from publisher.grid import ChipGrid
 from publisher.nightlights.products import optional_import
 
 #: A chip needs this share of its area covered by valid radiance, else it is nodata (dropped).
@@ -31,34 +32,31 @@ METHOD = "exactextract"
 EDGE_POINTS = 8
 
 
-def chip_polygons(tile: str) -> gpd.GeoDataFrame:
-    """The 1024 chip outlines of ``tile`` in EPSG:4326 (edges densified), row-major, with row and col."""
-    grid = TileGrid.from_tile_id(tile)
-    rows, cols = np.divmod(np.arange(CHIPS_PER_SIDE**2), CHIPS_PER_SIDE)
-    x0, y0 = grid.transform @ (cols * CHIP_SIZE, rows * CHIP_SIZE)
-    x1, y1 = grid.transform @ ((cols + 1) * CHIP_SIZE, (rows + 1) * CHIP_SIZE)
-    utm = shapely.segmentize(shapely.box(x0, y1, x1, y0), CHIP_SIZE * PIXEL_SIZE / EDGE_POINTS)
+def chip_polygons(grid: ChipGrid) -> gpd.GeoDataFrame:
+    """The 1024 chip outlines of a chip grid (where the chips were cut; the score COG's
+    :func:`publisher.cog.read_chip_grid`) in EPSG:4326, edges densified, row-major, with row and col."""
+    rows, cols, utm = grid.chip_boxes(EDGE_POINTS)
     to_wgs84 = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     wgs84 = shapely.transform(utm, lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
     return gpd.GeoDataFrame({"row": rows, "col": cols}, geometry=wgs84, crs="EPSG:4326")
 
 
 @functools.lru_cache(maxsize=256)
-def _chip_features(tile: str) -> tuple[list[dict], np.ndarray]:
-    """GeoJSON features (exactextract's fastest input) and areas (square degrees) of the chips of ``tile``."""
-    chips = chip_polygons(tile)
+def _chip_features(grid: ChipGrid) -> tuple[list[dict], np.ndarray]:
+    """GeoJSON features (exactextract's fastest input) and areas (square degrees) of the chips of ``grid``."""
+    chips = chip_polygons(grid)
     features = [{"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(g)} for g in chips.geometry]
     return features, shapely.area(chips.geometry.to_numpy())
 
 
-def chip_radiance(raster: str | Path, tile: str) -> np.ndarray:
-    """(32, 32) mean radiance of every chip of ``tile`` from an EPSG:4326 raster (exactextract's
+def chip_radiance(raster: str | Path, grid: ChipGrid) -> np.ndarray:
+    """(32, 32) mean radiance of every chip of ``grid`` from an EPSG:4326 raster (exactextract's
     coverage-weighted mean over valid pixels); NaN where less than half the chip has valid radiance."""
     optional_import("exactextract")
     from exactextract import exact_extract
     from exactextract.raster import NumPyRasterSource
 
-    features, areas = _chip_features(tile)
+    features, areas = _chip_features(grid)
     with rasterio.open(raster) as src:
         data, bounds, nodata = src.read(1), src.bounds, src.nodata
         res_x, res_y = src.res
@@ -72,12 +70,11 @@ def chip_radiance(raster: str | Path, tile: str) -> np.ndarray:
     return means.reshape(CHIPS_PER_SIDE, CHIPS_PER_SIDE)
 
 
-def chip_radiance_warp(raster: str | Path, tile: str) -> np.ndarray:
+def chip_radiance_warp(raster: str | Path, grid: ChipGrid) -> np.ndarray:
     """(32, 32) chip means by GDAL's warp with average resampling onto the chip grid (the alternative)."""
-    grid = TileGrid.from_tile_id(tile)
     out = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan, np.float64)
     with rasterio.open(raster) as src:
-        reproject(rasterio.band(src, 1), out, dst_transform=grid.transform @ Affine.scale(CHIP_SIZE),
+        reproject(rasterio.band(src, 1), out, dst_transform=grid.chip_transform,
                   dst_crs=grid.crs, dst_nodata=np.nan, resampling=Resampling.average)
     return out
 
@@ -99,25 +96,26 @@ def exact_chip_means(data: np.ndarray, transform: Affine, chips: gpd.GeoDataFram
     return means
 
 
-def aggregation_errors(raster: str | Path, tile: str, sample: np.ndarray) -> dict[str, float]:
+def aggregation_errors(raster: str | Path, grid: ChipGrid, sample: np.ndarray) -> dict[str, float]:
     """Largest absolute error of each aggregation method against ``exact_chip_means`` on the chips
     ``sample`` (indices into the row-major 1024), for a raster with no nodata."""
-    chips = chip_polygons(tile)
+    chips = chip_polygons(grid)
     with rasterio.open(raster) as src:
         data, transform = src.read(1).astype(np.float64), src.transform
     exact = exact_chip_means(data, transform, chips.iloc[sample])
     return {
-        "exactextract": float(np.max(np.abs(chip_radiance(raster, tile).ravel()[sample] - exact))),
-        "warp-average": float(np.max(np.abs(chip_radiance_warp(raster, tile).ravel()[sample] - exact))),
+        "exactextract": float(np.max(np.abs(chip_radiance(raster, grid).ravel()[sample] - exact))),
+        "warp-average": float(np.max(np.abs(chip_radiance_warp(raster, grid).ravel()[sample] - exact))),
     }
 
 
-def chip_scores(score_cog: str | Path) -> np.ndarray:
-    """(32, 32) chip scores read back from a score COG (one pixel at each chip's centre; NaN for nodata)."""
-    from rasterio.windows import Window
-
+def chip_scores(score_cog: str | Path, grid: ChipGrid) -> np.ndarray:
+    """(32, 32) chip scores read back from a score COG painted on ``grid`` (the pixel at each chip's
+    centre; NaN for nodata)."""
+    centres = np.arange(CHIPS_PER_SIDE) * grid.chip_px + grid.chip_px // 2
+    out = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan)
     with rasterio.open(score_cog) as src:
-        size = CHIP_SIZE * CHIPS_PER_SIDE * src.width // (CHIP_SIZE * CHIPS_PER_SIDE + 4)
-        scores = src.read(1, window=Window(0, 0, size, size), out_shape=(CHIPS_PER_SIDE, CHIPS_PER_SIDE),
-                          resampling=Resampling.nearest, masked=True)
-    return scores.astype(np.float64).filled(np.nan)
+        for r, row in enumerate(centres):  # one pixel row a chip row: memory stays one row of tiles
+            line = src.read(1, window=Window(0, int(row), src.width, 1), masked=True)[0]
+            out[r] = line[centres].astype(np.float64).filled(np.nan)
+    return out

@@ -16,13 +16,14 @@ from tqdm import tqdm
 
 from publisher.atomic import atomic_path
 from publisher.errors import DevscoreError
-from publisher.imagery.chipfiles import ChipFile, list_chip_files
+from publisher.imagery.chipfiles import ChipFile, ChipFileError, list_chip_files
 from publisher.mpi import Communicator, map_gather, world
+from publisher.scores import GEOMETRY_COLUMNS, geometry_columns
 from publisher.scoring.model import Scorer, load_scorer, normalise, pick_device, to_gray
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("tile", "datetime", "row", "col", "score", "scene_id")
+TABLE_COLUMNS = ("tile", "datetime", "row", "col", "score", "scene_id", *GEOMETRY_COLUMNS)
 
 
 class ScoringError(DevscoreError):
@@ -51,13 +52,21 @@ def default_workers() -> int:
 
 def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batch_size: int = 256,
                   workers: int | None = None, progress: bool = False) -> pd.DataFrame:
-    """The chip-score rows of one granule-year (usable chips only)."""
+    """The chip-score rows of one granule-year (usable chips only), with the grid the chips were cut from
+    (the chips file's ``chip_transform``), which the publisher paints and describes them on."""
     chips = chip_file.load()
     usable = chips.flags == 0
     scene_id, when = chip_file.scene()
+    try:
+        crs, chip_transform = chip_file.chip_grid()
+        geometry = geometry_columns(crs.to_epsg(), chip_transform, chips.chips.shape[1])
+    except ChipFileError as exc:
+        log.warning("%s; its scores will be published on the 10 m grid with 343 px chips", exc)
+        geometry = dict.fromkeys(GEOMETRY_COLUMNS)
     frame = pd.DataFrame({"tile": chip_file.tile, "datetime": pd.Timestamp(when),
                           "row": chips.rows[usable].astype(np.int32), "col": chips.cols[usable].astype(np.int32),
-                          "score": np.zeros(int(usable.sum()), np.float32), "scene_id": scene_id})
+                          "score": np.zeros(int(usable.sum()), np.float32), "scene_id": scene_id,
+                          **geometry})
     if not usable.any():
         log.warning("%s: every chip is flagged blank or cloud; nothing to score", chip_file.id)
         return frame
