@@ -145,11 +145,15 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     if truth is not None:
         from catalog.reports import write_report
         from publisher.imagery.truth import chip_truth_table
-        from publisher.quality import assess, write_quality_report
+        from publisher.quality import CLUSTER_TARGETS, RANKER_INDEX, assess, cluster_targets, ranker_index
+        from publisher.quality import write_quality_report
 
         start = time.perf_counter()
         table = chip_truth_table(truth, result.chips_dir)
-        report.quality = assess(scores, table)
+        baselines = {CLUSTER_TARGETS: cluster_targets(result.ranking_dir)}
+        if config.ranker == "heuristic":  # the only ranker with an index of its own
+            baselines[RANKER_INDEX] = ranker_index(result.chips_dir)
+        report.quality = assess(scores, table, baselines=baselines)
         write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
                      title="Agreement of the scores with the synthetic ground truth")
         stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))

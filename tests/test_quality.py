@@ -55,3 +55,45 @@ def test_scores_of_another_region_are_refused(region_chips):
     elsewhere = _scores(truth, truth["truth"].to_numpy()).assign(tile="48RVT")
     with pytest.raises(DevscoreError, match="do not overlap"):
         assess(elsewhere, truth)
+
+
+def test_baselines_intervals_and_shuffled_spread(region_chips, tmp_path):
+    """The report sets the published figure beside baselines: a better baseline comes out ahead (the paired
+    interval of published minus it lies below 0), a worse one behind; the block-bootstrap interval holds the
+    figure; the shuffled control centres on 0 with a spread."""
+    from publisher.quality import RANKER_INDEX, cluster_targets, ranker_index
+
+    truth = chip_truth_table(region_chips[0], region_chips[1])
+    rng = np.random.default_rng(1)
+    spread = truth["truth"].std()
+    scores = _scores(truth, truth["truth"].to_numpy() + rng.normal(0, spread / 2, len(truth)))
+    keys = truth[["tile", "year", "row", "col"]]
+    better = keys.assign(value=truth["truth"].to_numpy() + rng.normal(0, spread / 20, len(truth)))
+    worse = keys.assign(value=truth["truth"].to_numpy() + rng.normal(0, spread * 2, len(truth))).iloc[::2]
+    report = assess(scores, truth, baselines={"better": better, "worse": worse})
+    assert report.interval_all.low < report.all.spearman < report.interval_all.high
+    assert report.interval_plain.low < report.plain.spearman < report.interval_plain.high
+    by_name = {b.name: b for b in report.baselines}
+    assert by_name["better"].all.spearman > report.all.spearman and by_name["better"].gain_all.high < 0
+    assert by_name["worse"].all.n == len(worse) and by_name["worse"].gain_all.low > 0
+    assert report.shuffled.permutations == 200 and 0 < report.shuffled.sd < 0.1
+    assert abs(report.shuffled.mean) < 3 * report.shuffled.sd
+    text = "\n".join(report.lines())
+    assert "better" in text and "published minus this" in text and "200 permutations" in text
+
+    # the baselines `devscore run` uses: cluster targets of a ranking folder, the heuristic ranker's index
+    ranking = tmp_path / "ranking"
+    ranking.mkdir()
+    clusters = keys.assign(cluster=(truth["truth"].rank(pct=True) * 2.999).astype(int))
+    clusters.to_parquet(ranking / "clusters.parquet")
+    (ranking / "targets.json").write_text(json.dumps({"targets": {"0": 0.0, "1": 0.5, "2": 1.0}}))
+    targets = cluster_targets(ranking)
+    assert set(targets["value"]) == {0.0, 0.5, 1.0} and len(targets) == len(truth)
+    index = ranker_index(region_chips[1])
+    assert 500 < len(index) <= 1024 and index["value"].between(0, 1).all()
+    full = assess(scores, truth, baselines={"cluster targets": targets, RANKER_INDEX: index})
+    paths = write_quality_report(full, scores, truth, tmp_path / "report")
+    saved = json.loads(paths[0].read_text())
+    assert [b["name"] for b in saved["baselines"]] == ["cluster targets", RANKER_INDEX]
+    assert saved["interval_all"]["low"] is not None and saved["shuffled"]["sd"] > 0
+    assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
