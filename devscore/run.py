@@ -195,6 +195,9 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
               help="Adam learning rate [default: train's].")
 @click.option("--patience", type=click.IntRange(1), default=None,
               help="Epochs without a better validation loss before stopping [default: train's].")
+@click.option("--init-checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Warm start: train from these weights (a devscore checkpoint or a torchvision ResNet-18 state "
+                   "dict, loaded strictly) instead of a random initialisation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Torch and painter device: auto picks CUDA when present.")
 @click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
@@ -209,7 +212,8 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
 def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
-        steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
+        steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None,
+        init_checkpoint: Path | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
@@ -227,7 +231,9 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
                                        "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
-                                       "patience": patience}.items() if v is not None}
+                                       "patience": patience,
+                                       "weights": str(init_checkpoint.resolve()) if init_checkpoint else None,
+                                       }.items() if v is not None}
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=[t.upper() for t in tiles], years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
