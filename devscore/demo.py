@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         if report.quality is not None and report.quality.all.spearman is not None:
             print(f"  Quality: Spearman {report.quality.all.spearman:.2f} overall, "
                   f"{report.quality.plain.spearman:.2f} on the plain, against the synthetic truth")
+            for b in report.quality.baselines:
+                if b.all.spearman is not None and b.plain.spearman is not None:
+                    print(f"    beside {b.name}: {b.all.spearman:.2f} overall, {b.plain.spearman:.2f} on the plain")
         app = create_app(report.catalog, tile_cache_dir=str(out / "tile-cache"))
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
