@@ -33,8 +33,10 @@ from publisher.scoring.infer import score_chips
 from publisher.scoring.train import TrainConfig, train
 
 TILES, YEARS = ("48RUU", "48RVU", "48RVT"), (2023,)
-#: The demo's training, made shorter for the quick mode.
+#: The demo's training (12 epochs x 20 steps); the bench trains a third of it (a sixth in quick mode) so that
+#: seven variants fit ~25 minutes of `make bench` on 2 cores.
 BASE = TrainConfig(**DEMO_TRAIN)
+BENCH_BASE = replace(BASE, max_epochs=4)
 QUICK_BASE = replace(BASE, max_epochs=4, steps_per_epoch=10)
 
 
@@ -59,7 +61,7 @@ def _region(folder: Path, quick: bool) -> Path:
     return folder
 
 
-def measure(region: Path, work: Path, quick: bool) -> list[list[str]]:
+def measure(region: Path, work: Path, variants: list[tuple[str, dict, TrainConfig, bool]]) -> list[list[str]]:
     """Train, score and assess every variant on ``region``; one table row each."""
     torch.set_num_threads(1)
     source = region / "source"
@@ -71,7 +73,7 @@ def measure(region: Path, work: Path, quick: bool) -> list[list[str]]:
     index = ranker_index(chips)
     rankings: dict[str, Path] = {}
     rows, base_model = [], None
-    for name, rank_options, config, warm in _variants(QUICK_BASE if quick else BASE, quick):
+    for name, rank_options, config, warm in variants:
         key = repr(sorted(rank_options.items()))
         if key not in rankings:
             rankings[key] = work / f"ranking-{len(rankings)}"
@@ -99,14 +101,17 @@ def measure(region: Path, work: Path, quick: bool) -> list[list[str]]:
 
 def run(quick: bool = False, region: Path | None = None) -> str:
     """Markdown section: one row per variant."""
+    base = QUICK_BASE if quick else BENCH_BASE
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        label = region.name if region else f"synthetic {', '.join(TILES)} {', '.join(map(str, YEARS))}, grid 1098"
         region = region or _region(work / "region", quick)
-        rows = measure(region, work, quick)
+        rows = measure(region, work, _variants(base, quick))
     return "\n".join([
         "### Scorer variants (`bench/bench_scorer_variants.py`)",
         "",
-        f"Region {region.name if region else 'synthetic'}; heuristic ranker; CPU, torch at 1 thread. Spearman "
+        f"Region: {label}; heuristic ranker; CPU, torch at 1 thread; base training "
+        f"{base.max_epochs} x {base.steps_per_epoch} steps of batch {base.batch_size}. Spearman "
         "against the synthetic truth per chip (all / plain). Cluster targets: each chip given its cluster's target "
         "(the scorer's teacher). Ranker index: the heuristic ranker's built-up share B, a near-oracle on this world.",
         "",
