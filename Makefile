@@ -42,7 +42,7 @@ $(VALIDATOR_STAMP):
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
-	$(BIN)/pip install -q -e '.[mpi,server,ml,nightlights,test]'
+	$(BIN)/pip install -q -e '.[mpi,server,ml,nightlights,pgstac,test]'
 	touch $(STAMP)
 
 demo: setup $(NODE_STAMP)
