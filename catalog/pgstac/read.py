@@ -13,6 +13,7 @@ import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -38,6 +39,14 @@ def _interval(value: dt.datetime | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.isoformat()
+
+
+def page_token(page: dict[str, Any], rel: str) -> str | None:
+    """The paging token of a pgstac search result's ``next`` or ``prev`` link."""
+    for link in page.get("links", []):
+        if link.get("rel") == rel and "token=" in link.get("href", ""):
+            return parse_qs(urlsplit(link["href"]).query)["token"][0]
+    return None
 
 
 class PgstacCatalog:
@@ -90,7 +99,7 @@ class PgstacCatalog:
         while True:
             page = self.query("SELECT search(%s)", (Jsonb({**body, "limit": PAGE, **({"token": token} if token else {})}),))[0][0]
             items += page.get("features", [])
-            token = page.get("next")
+            token = page_token(page, "next")
             if not token:
                 return items
 
@@ -205,4 +214,4 @@ class PgstacBackend:
             raise SearchError(f"pgstac refused the search: {message}") from None
         return SearchPage(items=[(doc, None) for doc in page.get("features", [])],
                           matched=page.get("numberMatched", len(page.get("features", []))),
-                          next_token=page.get("next"), previous_token=page.get("prev"))
+                          next_token=page_token(page, "next"), previous_token=page_token(page, "prev"))
