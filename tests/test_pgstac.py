@@ -229,3 +229,25 @@ def test_databases_that_cannot_be_used_are_refused_in_one_line(tmp_path, pgstac_
     assert "pgstac 0.3.1" in odd
     assert "--pgstac" in _one_line_error(_cli("publish", "--scores", str(table), "--catalog", str(tmp_path / "e"),
                                               "--no-static"))
+
+
+def test_viirs_ingest_loads_night_lights_and_their_score_items(tmp_path, pgstac_dsn, monkeypatch, capsys):
+    """`devscore viirs ingest --pgstac` loads the night-light item and the score item it now links to,
+    their links pointing at each other's files."""
+    from publisher.grid import TileGrid
+    from tests.nightlights_fixtures import publish_field_scores, write_vnl_like
+    from tests.test_cli_inputs import devscore
+
+    catalog = publish_field_scores(tmp_path, ("48RVU",), 2023)
+    west, south, east, north = TileGrid.from_tile_id("48RVU").bbox
+    raster = write_vnl_like(tmp_path / "VNL_v2_npp_2023_global_vcmslcfg.average_masked.tif",
+                            (west - 1, south - 1, east + 1, north + 1), 2023)
+    code, _, err = devscore(monkeypatch, capsys, "viirs", "ingest", "--raster", str(raster), "--year", "2023",
+                            "--catalog", str(catalog), "--pgstac", pgstac_dsn)
+    assert code == 0, err
+    rows = {(c, i): doc for c, i, doc in _rows(pgstac_dsn, "SELECT collection, id, get_item(id, collection) FROM items")}
+    assert set(rows) == {("devscore-scores", "48RVU-2023"), ("viirs-nightlights", "48RVU-2023")}
+    lights = rows["viirs-nightlights", "48RVU-2023"]
+    assert Path(next(iter(lights["assets"].values()))["href"]).is_file()
+    related = [link["href"] for link in rows["devscore-scores", "48RVU-2023"]["links"] if link["rel"] == "related"]
+    assert related and all(Path(href).is_file() for href in related)
