@@ -43,6 +43,7 @@ from tiler_app.dependencies import (
     year_mosaic_id,
 )
 from tiler_app.errors import install_error_handlers
+from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet
 from tiler_app.limits import request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
@@ -122,6 +123,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     app.state.basemap_url = basemap_url
 
     items = TilerFactory(
+        reader=GridReader,
         path_dependency=item_score_path,
         colormap_dependency=ItemColorMap,
         render_dependency=ItemRendering,
