@@ -74,7 +74,7 @@ def write_region_cog(grid: TileGrid, path: Path, seed: int) -> Path:
     scores = np.random.default_rng(seed).random((32, 32), dtype=np.float32)
     data = np.full((REGION_SIZE, REGION_SIZE), SCORE_NODATA, dtype=np.float32)
     data[: 32 * chip, : 32 * chip] = np.kron(scores, np.ones((chip, chip), dtype=np.float32))
-    transform = grid.transform * Affine.scale(scale)
+    transform = grid.transform @ Affine.scale(scale)
     with rasterio.open(path, "w", driver="COG", width=REGION_SIZE, height=REGION_SIZE, count=1, dtype="float32",
                        crs=grid.crs, transform=transform, nodata=SCORE_NODATA, compress="ZSTD",
                        blocksize=512, overview_resampling="nearest") as dst:

@@ -111,8 +111,8 @@ class GridReader(Reader):
         grid_x, grid_y = np.meshgrid(xs, ys)
         project = _transformer(self.tms.rasterio_crs.to_wkt(), self.dataset.crs.to_wkt())
         src_x, src_y = project.transform(grid_x, grid_y)
-        inverse = ~self.dataset.transform
-        src_col, src_row = inverse * (src_x, src_y)
+        a, b, c, d, e, f = (~self.dataset.transform)[:6]
+        src_col, src_row = a * src_x + b * src_y + c, d * src_x + e * src_y + f
         col = _interpolate(np.asarray(src_col), cols, rows, width, height)
         row = _interpolate(np.asarray(src_row), cols, rows, width, height)
         data, mask = self._sample(col, row, width)
