@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 #: the optional dependency groups a development install has (pyproject.toml's extras; gpu needs CUDA)
-EXTRAS := mpi,server,ml,nightlights,test
+EXTRAS := mpi,server,ml,nightlights,pgstac,test
 COMMA := ,
 
 VALIDATOR_STAMP := .venv-validator/.installed

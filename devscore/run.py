@@ -202,11 +202,14 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
               help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
                    "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
+@click.option("--pgstac", default=None, metavar="DSN",
+              help="Also load the published catalog (scores, model, night lights) into this pgstac database, "
+                   "in one transaction at the end.")
 def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
-        schemas: Path | None, progress: bool) -> None:
+        schemas: Path | None, progress: bool, pgstac: str | None) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
     Every stage writes into OUT and is skipped on a re-run when its inputs did not change; an
@@ -220,6 +223,10 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     if ranker == "file" and pog_file is None:
         raise click.UsageError("--ranker file needs --pog FILE")
     comm = world()
+    if pgstac is not None and comm.is_root:  # a database that cannot be used fails before any stage runs
+        from catalog.pgstac.db import connect
+
+        connect(pgstac).close()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
                                        "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
@@ -240,4 +247,9 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
         click.echo(f"invalid: {problem}", err=True)
     if report.problems:
         raise DevscoreError(f"the published catalog {report.catalog} has {len(report.problems)} problem(s)")
+    if pgstac is not None:
+        from catalog.pgstac.publish import mirror_catalog
+
+        mirror_catalog(pgstac, report.catalog)
+        click.echo("Loaded the catalog into pgstac (serve it: devscore serve --pgstac DSN)")
     click.echo(f"\nCatalog: {report.catalog / 'catalog.json'}  (serve it: devscore serve --catalog {report.catalog})")
