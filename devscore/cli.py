@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "viirs": "catalog.nightlights.cli:viirs",
     "compare": "catalog.nightlights.cli:compare",
     "run": "devscore.run:run",
+    "zonal": "catalog.zonal.cli:zonal",
 }
 
 
