@@ -24,6 +24,9 @@ from publisher.zonal.layers import ChipLayer
 WGS84 = CRS.from_epsg(4326)
 #: Longest edge (metres) of a geometry moved between two projections: longer edges are split first.
 DENSIFY_M = 500.0
+#: A chip counts in a zone's ``chips`` when this share of its area lies inside (not a rounding sliver
+#: along the edge of another granule's scored area).
+MIN_CHIP_SHARE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def zone_figures(zone: BaseGeometry, layers: Sequence[ChipLayer]) -> ZoneFigures
             continue
         cells, weights = cell_weights(layer, piece)
         scores = layer.scores.ravel()[cells]
-        scored = ~np.isnan(scores) & (weights > 0)
+        scored = ~np.isnan(scores) & (weights > MIN_CHIP_SHARE * layer.cell_area)
         if not scored.any():
             continue
         score_sum += float(np.sum(weights[scored] * scores[scored]))

@@ -50,16 +50,16 @@ class ChipLayer:
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the whole chip grid."""
         rows, cols = self.scores.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (cols, rows)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (cols, rows)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
     @cached_property
     def scored_cells(self) -> np.ndarray:
         """Boxes (in ``crs``) of the scored chips, flat row-major order, None where unscored."""
         rows, cols = np.divmod(np.arange(self.scores.size), self.scores.shape[1])
-        x0, y0 = self.transform * (cols, rows)
-        x1, y1 = self.transform * (cols + 1, rows + 1)
+        x0, y0 = self.transform @ (cols, rows)
+        x1, y1 = self.transform @ (cols + 1, rows + 1)
         boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
         boxes[np.isnan(self.scores.ravel())] = None
         return boxes
