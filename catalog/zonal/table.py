@@ -45,3 +45,17 @@ def text_table(table: pd.DataFrame, id_field: str) -> str:
     if shown["mean_uncertainty"].isna().all():
         shown = shown.drop(columns="mean_uncertainty")
     return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+
+def wide_table(table: pd.DataFrame, id_field: str) -> str:
+    """One line per zone: its mean score per year, the change from the first to the last year, and the
+    covered share and chips of the last year (what the demo prints)."""
+    years = sorted(table["year"].unique())
+    scores = table.pivot(index=id_field, columns="year", values="mean_score")
+    shown = pd.DataFrame({f"score {y}": scores[y] for y in years})
+    if len(years) > 1:
+        shown[f"change {years[0]}-{years[-1]}"] = scores[years[-1]] - scores[years[0]]
+    last = table[table["year"] == years[-1]].set_index(id_field)
+    shown["covered"] = last["covered_share"]
+    shown["chips"] = last["chips"]
+    return shown.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
