@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "compare": "catalog.nightlights.cli:compare",
     "run": "devscore.run:run",
     "zonal": "catalog.zonal.cli:zonal",
+    "change": "catalog.change:change",
 }
 
 

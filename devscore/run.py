@@ -97,6 +97,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
     """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
+    from catalog.change import publish_changes
     from catalog.ingest import publish_table
     from catalog.models import model_item_href, publish_model
     from catalog.validate import SchemaFolderError, find_schema_dir, validate_catalog
@@ -123,6 +124,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
                       decorate=decorate)
         if comm.is_root:
             publish_model(catalog_dir, model_item, result.checkpoint)
+            publish_changes(catalog_dir)  # devscore-change: every granule's change between its years
         return [catalog_dir / "catalog.json"]
 
     _stage(stages, state, "publish", publish_key, comm, do_publish, announce)

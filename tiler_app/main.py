@@ -49,6 +49,7 @@ from tiler_app.links import collection_links_for, item_links, layer_urls, year_r
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
+from tiler_app.change import mount_change
 from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
@@ -148,6 +149,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     mount_page(app)
     mount_nightlights(app, catalog)
     mount_zonal(app)
+    mount_change(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:
