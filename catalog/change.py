@@ -12,22 +12,13 @@ import pystac
 
 from catalog.reader import StaticCatalog
 from catalog.store import PublishResult, StagedItem, catalog_lock, publish, staging_area
-from publisher.change import create_change_collection, create_change_item, write_change_cog
+from publisher.change import create_change_collection, create_change_item, write_change_cog, year_pairs
 from publisher.cli_types import NonEmptyPath
 from publisher.constants import CHANGE_COLLECTION_ID, COLLECTION_ID, SCORE_ASSET
 from publisher.errors import DevscoreError
 
 log = logging.getLogger(__name__)
 UNCERTAINTY_ASSET = "uncertainty"
-
-
-def year_pairs(years: list[int]) -> list[tuple[int, int]]:
-    """Consecutive pairs of the sorted ``years``, and the first with the last when that is not one of them."""
-    years = sorted(set(years))
-    pairs = list(zip(years, years[1:]))
-    if len(years) > 2:
-        pairs.append((years[0], years[-1]))
-    return pairs
 
 
 def publish_changes(catalog_dir: str | Path) -> PublishResult | None:

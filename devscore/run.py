@@ -34,6 +34,7 @@ class RunReport:
     catalog: Path
     scores: pd.DataFrame
     quality: object | None = None  # publisher.quality.QualityReport
+    change: object | None = None  # publisher.change_quality.ChangeAgreement
     nightlights: list = field(default_factory=list)
     problems: list = field(default_factory=list)
 
@@ -51,6 +52,8 @@ class RunReport:
         if self.quality is not None:
             lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
                       *self.quality.lines()]
+        if self.change is not None:
+            lines += ["", "Change between years against the truth's change (per chip):", *self.change.lines()]
         for row in self.nightlights:
             lines.append(str(row))
         return lines
@@ -155,6 +158,12 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
                      title="Agreement of the scores with the synthetic ground truth")
         stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))
+        from publisher.change_quality import change_agreement, write_change_report
+
+        report.change = change_agreement(scores, table)
+        if report.change is not None:
+            write_report(catalog_dir, "change", lambda folder: write_change_report(report.change, folder),
+                         title="Agreement of the score change with the synthetic truth's change")
     if nightlights:
         from catalog.nightlights.compare import compare_catalog
         from catalog.nightlights.ingest import ingest

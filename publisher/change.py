@@ -92,6 +92,15 @@ def write_change_cog(earlier: Path, later: Path, path: Path, spreads: tuple[Path
             src.close()
 
 
+def year_pairs(years: list[int]) -> list[tuple[int, int]]:
+    """Consecutive pairs of the sorted ``years``, and the first with the last when that is not one of them."""
+    years = sorted(set(years))
+    pairs = list(zip(years, years[1:]))
+    if len(years) > 2:
+        pairs.append((years[0], years[-1]))
+    return pairs
+
+
 def change_item_id(tile: str, earlier: int, later: int) -> str:
     """``{tile}-{earlier}-{later}``."""
     return f"{tile}-{earlier}-{later}"

@@ -13,9 +13,9 @@ import pytest
 import rasterio
 from affine import Affine
 
-from catalog.change import publish_changes, year_pairs
+from catalog.change import publish_changes
 from catalog.validate import validate_catalog
-from publisher.change import write_change_cog
+from publisher.change import write_change_cog, year_pairs
 from publisher.constants import SCORE_NODATA
 from tests.conftest import serve_catalog
 
@@ -75,3 +75,23 @@ def test_change_items_published_valid_and_served(served_catalog, tmp_path, schem
         assert httpx.get(f"{base}/change/pairs/1999-2000/tiles/WebMercatorQuad/8/202/105.png").status_code == 404
         stac = httpx.get(f"{base}/stac/collections").json()
         assert "devscore-change" in [c["id"] for c in stac["collections"]]
+
+
+def test_change_agreement_follows_truth_change_and_shuffled_control_does_not():
+    import pandas as pd
+
+    from publisher.change_quality import change_agreement
+
+    rng = np.random.default_rng(2)
+    rows, cols = np.divmod(np.arange(1024), 32)
+    base = rng.random(1024)
+    growth = {2022: 0.0, 2023: rng.random(1024) * 0.3, 2024: rng.random(1024) * 0.5}
+    truth = pd.concat([pd.DataFrame({"tile": "48RVU", "year": y, "row": rows, "col": cols, "truth": base + g,
+                                     "plain": True}) for y, g in growth.items()])
+    scores = truth.assign(score=truth["truth"] + rng.normal(0, 0.03, len(truth)),
+                          datetime=pd.to_datetime(truth["year"].astype(str) + "-04-01", utc=True))
+    report = change_agreement(scores[["tile", "datetime", "row", "col", "score"]], truth)
+    assert [p.id for p in report.pairs] == ["48RVU-2022-2023", "48RVU-2023-2024", "48RVU-2022-2024"]
+    assert report.all.spearman > 0.8 and abs(report.shuffled_control.spearman) < 0.1
+    assert change_agreement(scores[scores["datetime"].dt.year == 2023][["tile", "datetime", "row", "col", "score"]],
+                            truth) is None
