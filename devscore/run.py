@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pystac
 
+from publisher.constants import CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
 from publisher.cli_types import finite
 from publisher.imagery.options import comma_list, search_options
@@ -44,11 +45,12 @@ class RunReport:
         for s in self.stages:
             lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
         lines.append("")
-        lines.append(f"{'granule-year':<14} {'chips':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
+        lines.append(f"{'granule-year':<14} {'chips':>6} {'cover':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
         scored = self.scores.assign(year=pd.to_datetime(self.scores["datetime"], utc=True, format="mixed").dt.year)
         for (tile, year), g in scored.groupby(["tile", "year"], sort=True):
             p10, p90 = np.percentile(g["score"], [10, 90])
-            lines.append(f"{tile}-{year:<8} {len(g):>6} {g['score'].mean():>6.2f} {p10:>6.2f} {p90:>6.2f}")
+            lines.append(f"{tile}-{year:<8} {len(g):>6} {len(g) / CHIPS_PER_SIDE**2:>6.1%} {g['score'].mean():>6.2f} "
+                         f"{p10:>6.2f} {p90:>6.2f}")
         if self.quality is not None:
             lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
                       *self.quality.lines()]
