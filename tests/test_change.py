@@ -18,6 +18,7 @@ from catalog.validate import validate_catalog
 from publisher.change import write_change_cog, year_pairs
 from publisher.constants import SCORE_NODATA
 from tests.conftest import serve_catalog
+from tests.test_map_page import needs_browser, shoot
 
 
 def _raster(path: Path, data: np.ndarray) -> Path:
@@ -65,16 +66,24 @@ def test_change_items_published_valid_and_served(served_catalog, tmp_path, schem
     assert all((item_file.parent / h).resolve().is_file() for h in derived)
     assert validate_catalog(catalog, schema_dir) == []
     with serve_catalog(catalog, tmp_path / "serve.log") as base:
-        listed = httpx.get(f"{base}/change/layers").json()["pairs"]
+        listed = httpx.get(f"{base}/change/layers", timeout=60).json()["pairs"]
         assert [p["pair"] for p in listed] == ["2022-2023"]
         tile = listed[0]["tiles"].format(z=8, x=202, y=105)
-        answer = httpx.get(base + tile, timeout=30)
+        answer = httpx.get(base + tile, timeout=60)
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
-        assert httpx.get(f"{base}/change/items/48RVU-2022-2023/WMTSCapabilities.xml").status_code == 200
-        assert httpx.get(base + listed[0]["wmts"]).status_code == 200
-        assert httpx.get(f"{base}/change/pairs/1999-2000/tiles/WebMercatorQuad/8/202/105.png").status_code == 404
-        stac = httpx.get(f"{base}/stac/collections").json()
+        assert httpx.get(f"{base}/change/items/48RVU-2022-2023/WMTSCapabilities.xml", timeout=60).status_code == 200
+        assert httpx.get(base + listed[0]["wmts"], timeout=60).status_code == 200
+        assert httpx.get(f"{base}/change/pairs/1999-2000/tiles/WebMercatorQuad/8/202/105.png", timeout=60).status_code == 404
+        stac = httpx.get(f"{base}/stac/collections", timeout=60).json()
         assert "devscore-change" in [c["id"] for c in stac["collections"]]
+        if needs_browser.args[0]:
+            return
+        png = tmp_path / "change.png"  # the map page in change mode: the pair's tiles drawn, its value on click
+        summary = shoot(f"{base}/?layer=change-2022-2023", png, wait_for="change 2022-2023", click="600,400")
+        assert summary["tiles"]["loaded"] > 0 and summary["tiles"]["errors"] == []
+        assert not [r for r in summary["responses"] if r["status"] >= 400 and not r["url"].endswith("favicon.ico")]
+        assert "decline" in summary["text"] and "growth" in summary["text"]
+        assert any("/change/pairs/2022-2023/tiles/" in r["url"] and r["status"] == 200 for r in summary["responses"])
 
 
 def test_change_agreement_follows_truth_change_and_shuffled_control_does_not():

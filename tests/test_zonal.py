@@ -154,7 +154,7 @@ def test_zonal_repairs_self_intersecting_zone_and_says_so(served_catalog, catalo
 def test_post_zonal_same_figures_and_limits(served_catalog):
     base, catalog = served_catalog
     zone = ZONES["overlap"]
-    answer = httpx.post(f"{base}/zonal", json={"type": "Feature", "properties": {}, "geometry": mapping(zone)}, timeout=30)
+    answer = httpx.post(f"{base}/zonal", json={"type": "Feature", "properties": {}, "geometry": mapping(zone)}, timeout=60)
     assert answer.status_code == 200, answer.text
     years = {row["year"]: row for row in answer.json()["years"]}
     assert sorted(years) == [2022, 2023]
@@ -163,7 +163,7 @@ def test_post_zonal_same_figures_and_limits(served_catalog):
         assert row["mean_score"] == pytest.approx(mean, abs=1e-3) and row["covered_share"] == pytest.approx(share, abs=1e-3)
         assert row["chips"] == chips
     assert years[2023]["change"] == pytest.approx(years[2023]["mean_score"] - years[2022]["mean_score"], abs=1e-5)
-    assert httpx.post(f"{base}/zonal", json=mapping(BOWTIE), timeout=30).json()["repaired"] is True
+    assert httpx.post(f"{base}/zonal", json=mapping(BOWTIE), timeout=60).json()["repaired"] is True
     bad = {
         "huge": mapping(shapely.box(100, 20, 110, 35)),
         "vertices": mapping(shapely.Point(104.3, 30.4).buffer(0.1, quad_segs=6000)),
@@ -172,7 +172,7 @@ def test_post_zonal_same_figures_and_limits(served_catalog):
         "outside": mapping(shapely.box(200, 20, 201, 21)),
     }
     for name, body in bad.items():
-        refused = httpx.post(f"{base}/zonal", json=body, timeout=30)
+        refused = httpx.post(f"{base}/zonal", json=body, timeout=60)
         assert refused.status_code == 400, (name, refused.text)
         assert "\n" not in refused.json()["detail"], name
-    assert httpx.post(f"{base}/zonal", content=b"{" * 10, headers={"content-type": "application/json"}).status_code == 400
+    assert httpx.post(f"{base}/zonal", content=b"{" * 10, headers={"content-type": "application/json"}, timeout=60).status_code == 400
