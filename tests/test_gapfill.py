@@ -65,3 +65,22 @@ def test_fill_gaps_skips_a_scene_on_another_grid(tmp_path):
     with extract_chips(str(chosen), world()) as chipset:
         sources = fill_gaps(chipset, str(chosen), [str(other)])
         assert (sources == 0).all() and chipset.flags.reshape(32, 32)[2, 2] == CLOUD
+
+
+def test_chip_cloudy_in_every_scene_is_mosaicked_when_the_mosaic_is_clear(tmp_path):
+    chosen, other = _scene(tmp_path / "chosen.tif", 1, cloudy=[]), _scene(tmp_path / "other.tif", 2, cloudy=[])
+    for path, rows in ((chosen, slice(0, 5)), (other, slice(3, 8))):  # 5 of 8 rows cloud in each: both flagged
+        with rasterio.open(path, "r+") as ds:
+            data = ds.read()
+            data[:, 4 * SIZE + rows.start:4 * SIZE + rows.stop, 6 * SIZE:7 * SIZE] = 240
+            ds.write(data)
+    with extract_chips(str(chosen), world()) as chipset:
+        assert chipset.flags.reshape(32, 32)[4, 6] == CLOUD
+        sources = fill_gaps(chipset, str(chosen), [str(other)]).reshape(32, 32)
+        assert chipset.flags.reshape(32, 32)[4, 6] == OK and (chipset.flags == OK).all()
+        mosaic = chipset.chips.reshape(32, 32, SIZE, SIZE, 3)[4, 6]
+        with rasterio.open(other) as a, rasterio.open(chosen) as b:
+            theirs, ours = a.read().transpose(1, 2, 0), b.read().transpose(1, 2, 0)
+        np.testing.assert_array_equal(mosaic[:3], theirs[4 * SIZE:4 * SIZE + 3, 6 * SIZE:7 * SIZE])  # rows clear there only
+        np.testing.assert_array_equal(mosaic[5:], ours[4 * SIZE + 5:5 * SIZE, 6 * SIZE:7 * SIZE])
+        assert sources[4, 6] in (0, 1)

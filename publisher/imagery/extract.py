@@ -45,12 +45,17 @@ def chip_size(shape: tuple[int, int]) -> int:
     return size
 
 
-def chip_flags(chips: np.ndarray) -> np.ndarray:
-    """OK, BLANK or CLOUD for each chip of ``chips`` (n, rows, cols, 3 uint8)."""
+def pixel_masks(chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(blank, cloud-like) masks of the pixels of ``chips`` (..., 3 uint8)."""
     red, green, blue = chips[..., 0], chips[..., 1], chips[..., 2]
     blank = (red == 0) & (green == 0) & (blue == 0)
     low, high = np.minimum(np.minimum(red, green), blue), np.maximum(np.maximum(red, green), blue)
-    cloud = (low >= CLOUD_MIN_BRIGHTNESS) & (high - low <= CLOUD_MAX_SPREAD) & ~blank
+    return blank, (low >= CLOUD_MIN_BRIGHTNESS) & (high - low <= CLOUD_MAX_SPREAD) & ~blank
+
+
+def chip_flags(chips: np.ndarray) -> np.ndarray:
+    """OK, BLANK or CLOUD for each chip of ``chips`` (n, rows, cols, 3 uint8)."""
+    blank, cloud = pixel_masks(chips)
     return np.where(blank.mean(axis=(1, 2)) > BLANK_SHARE, BLANK,
                     np.where(cloud.mean(axis=(1, 2)) > CLOUD_SHARE, CLOUD, OK)).astype(np.uint8)
 

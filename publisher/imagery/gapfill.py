@@ -1,6 +1,7 @@
 """Gap-free chips: a chip blank or cloudy in the chosen scene is taken from the clearest other scene of the
-same year that has it clear (the scenes acquisition ranked: least blank, then least cloud), and each
-chip records the scene it came from."""
+same year that has it clear, and each chip records the scene it came from. A chip clear in no scene is
+mosaicked pixel by pixel (each pixel from the first scene where it is neither blank nor cloud-like, the
+chosen scene first) and kept when the mosaic is clear; it records the scene that gave most of its pixels."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import rasterio
 from rasterio.windows import Window
 
 from publisher.imagery.acquire import HTTP_ENV, gdal_path
-from publisher.imagery.extract import OK, ChipSet, chip_flag
+from publisher.imagery.extract import OK, ChipSet, chip_flag, pixel_masks
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ def fill_gaps(chipset: ChipSet, href: str, fallbacks: list[str]) -> np.ndarray:
     scene: 0 the chosen one, k the k-th fallback. Scenes on another grid than the chosen one are skipped."""
     sources = np.zeros(len(chipset.chips), np.int16)
     size = chipset.chips.shape[1]
+    candidates: dict[int, list[tuple[int, np.ndarray]]] = {}  # flagged chip -> (scene, its pixels) in order
+    for i in np.flatnonzero(chipset.flags != OK):
+        candidates[int(i)] = [(0, np.array(chipset.chips[i]))]
     with rasterio.Env(**HTTP_ENV):
         with rasterio.open(gdal_path(href)) as chosen:
             grid = (chosen.transform, chosen.crs, chosen.shape)
@@ -40,6 +44,21 @@ def fill_gaps(chipset: ChipSet, href: str, fallbacks: list[str]) -> np.ndarray:
                         chipset.chips[i] = chip
                         chipset.flags[i] = OK
                         sources[i] = k
-    log.info("%s: %d chip(s) taken from %d other scene(s), %d still blank or cloudy", href, int((sources > 0).sum()),
-             len(set(sources[sources > 0].tolist())), int((chipset.flags != OK).sum()))
+                    else:
+                        candidates[int(i)].append((k, chip))
+    mosaicked = 0
+    for i in np.flatnonzero(chipset.flags != OK):
+        scenes, stack = zip(*candidates[int(i)])
+        blank, cloud = pixel_masks(np.stack(stack))
+        usable = ~(blank | cloud)
+        first = np.argmax(usable, axis=0)  # the first scene with a usable pixel (0 where none is)
+        mosaic = np.take_along_axis(np.stack(stack), first[None, ..., None], axis=0)[0]
+        if chip_flag(mosaic) == OK:
+            chipset.chips[i] = mosaic
+            chipset.flags[i] = OK
+            sources[i] = scenes[int(np.bincount(first.ravel()).argmax())]
+            mosaicked += 1
+    log.info("%s: %d chip(s) taken from %d other scene(s), %d mosaicked, %d still blank or cloudy", href,
+             int((sources > 0).sum()), len(set(sources[sources > 0].tolist())), mosaicked,
+             int((chipset.flags != OK).sum()))
     return sources
