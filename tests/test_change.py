@@ -104,3 +104,18 @@ def test_change_agreement_follows_truth_change_and_shuffled_control_does_not():
     assert report.all.spearman > 0.8 and abs(report.shuffled_control.spearman) < 0.1
     assert change_agreement(scores[scores["datetime"].dt.year == 2023][["tile", "datetime", "row", "col", "score"]],
                             truth) is None
+
+
+def test_change_cog_second_band_is_the_spread_of_the_difference(tmp_path):
+    rng = np.random.default_rng(6)
+    earlier, later = rng.random((300, 200)), rng.random((300, 200))
+    u0, u1 = rng.random((300, 200)) * 0.1, rng.random((300, 200)) * 0.2
+    u1[:10] = SCORE_NODATA
+    cog, _ = write_change_cog(_raster(tmp_path / "a.tif", earlier), _raster(tmp_path / "b.tif", later),
+                              tmp_path / "change.tif", spreads=(_raster(tmp_path / "ua.tif", u0),
+                                                                _raster(tmp_path / "ub.tif", u1)))
+    with rasterio.open(cog) as src:
+        assert src.count == 2
+        spread = src.read(2)
+    np.testing.assert_allclose(spread[10:], np.hypot(u0, u1)[10:].astype(np.float32), atol=1e-6)
+    assert (spread[:10] == SCORE_NODATA).all()
