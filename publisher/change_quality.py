@@ -58,8 +58,8 @@ def change_agreement(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0) -
     for tile, g in joined.groupby("tile", sort=True):
         by_year = {y: t.set_index(["row", "col"]) for y, t in g.groupby("year")}
         for y0, y1 in year_pairs(list(by_year)):
-            both = by_year[y0][["score", "truth"]].join(by_year[y1][["score", "truth"]], lsuffix="0", rsuffix="1",
-                                                        how="inner")
+            both = by_year[y0][["score", "truth"]].merge(by_year[y1][["score", "truth"]], left_index=True,
+                                                         right_index=True, suffixes=("0", "1"))
             ds, dt_ = (both["score1"] - both["score0"]).to_numpy(), (both["truth1"] - both["truth0"]).to_numpy()
             pairs.append(PairAgreement(f"{tile}-{y0}-{y1}", Agreement.of(ds, dt_),
                                        float(ds.mean()) if ds.size else None, float(dt_.mean()) if dt_.size else None))
