@@ -78,7 +78,8 @@ def run(quick: bool = False) -> str:
             ["POST /zonal warm, p50", f"{len(times)} requests, counties {areas.min():.0f}-{areas.max():.0f} km2 "
              f"(median {areas.median():.0f})", f"{p50:.0f} ms (goal <= {GOAL_P50_MS})"],
             ["POST /zonal warm, p95", "", f"{p95:.0f} ms"]]
-    return "### bench_zonal: figures per place and change\n\n" + __doc__.split("\n\n")[0] + "\n\n" + table(["what", "input", "time"], rows)
+    header = "### bench_zonal: figures per place and change\n\n" + __doc__.split("\n\n")[0]
+    return header + "\n\n" + table(["what", "input", "time"], rows)
 
 
 if __name__ == "__main__":

@@ -45,14 +45,16 @@ def _valid(data: np.ndarray, nodata: float | None) -> np.ndarray:
     return np.isfinite(data) & (data != nodata if nodata is not None else True)
 
 
-def write_change_cog(earlier: Path, later: Path, path: Path, spreads: tuple[Path, Path] | None = None) -> tuple[Path, dict]:
+def write_change_cog(earlier: Path, later: Path, path: Path,
+                     spreads: tuple[Path, Path] | None = None) -> tuple[Path, dict]:
     """Write ``later - earlier`` (band 1) and, given ``spreads`` (two uncertainty COGs), the spread of the
     difference (band 2); returns the path and exact statistics of band 1."""
     sources = [rasterio.open(p) for p in (earlier, later, *(spreads or ()))]
     try:
         first = sources[0]
         for other in sources[1:]:
-            if (other.width, other.height, other.transform, other.crs) != (first.width, first.height, first.transform, first.crs):
+            grid = (first.width, first.height, first.transform, first.crs)
+            if (other.width, other.height, other.transform, other.crs) != grid:
                 raise ChangeError(f"{other.name} is not on the grid of {first.name}")
         count = 2 if spreads else 1
         profile = {"driver": "GTiff", "dtype": "float32", "count": count, "nodata": SCORE_NODATA,

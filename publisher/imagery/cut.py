@@ -73,8 +73,9 @@ def cut_chips(jobs: list[tuple[str, int]], search: dict, out: Path, comm: Commun
                 continue
             sources = fill_gaps(chipset, href, [h for h, _ in others])
             seconds = time.perf_counter() - start
+            scene_ids = np.array([scene_id, *(i for _, i in others)])
             path = chipset.save(Path(out) / f"{tile}-{year}.npz", scene_id=scene_id, datetime=when,
-                                chip_grid=chip_grid(href), chip_scenes=np.array([scene_id, *(i for _, i in others)])[sources])
+                                chip_grid=chip_grid(href), chip_scenes=scene_ids[sources])
             if export_png:
                 chipset.export_png(Path(out) / f"{tile}-{year}")
             counts = {name: int(np.sum(chipset.flags == flag)) for flag, name in FLAG_NAMES.items()}

@@ -71,7 +71,8 @@ def read_zones(path: str | Path, id_field: str) -> Zones:
     counts = ids.astype(str).value_counts()
     if (counts > 1).any():
         dup = counts[counts > 1]
-        raise ZonesError(f"duplicate {id_field!r} in {path}: {_names(pd.Series([f'{k} ({v} times)' for k, v in dup.items()]))}")
+        named = _names(pd.Series([f"{k} ({v} times)" for k, v in dup.items()]))
+        raise ZonesError(f"duplicate {id_field!r} in {path}: {named}")
     if frame.crs is None:
         raise ZonesError(f"zones file {path} has no CRS; give it one (e.g. ogr2ogr -a_srs EPSG:4326)")
     geoms = frame.geometry.to_numpy()
