@@ -176,3 +176,23 @@ def test_post_zonal_same_figures_and_limits(served_catalog):
         assert refused.status_code == 400, (name, refused.text)
         assert "\n" not in refused.json()["detail"], name
     assert httpx.post(f"{base}/zonal", content=b"{" * 10, headers={"content-type": "application/json"}, timeout=60).status_code == 400
+
+
+def test_zone_under_a_point_is_served_with_its_figures(catalog_copy, tmp_path, monkeypatch, capsys):
+    from tests.conftest import serve_catalog
+
+    zones_file = write_zones(tmp_path / "districts.gpkg", {k: ZONES[k] for k in ("inside", "overlap")})
+    code, _, err = devscore(monkeypatch, capsys, "zonal", "--zones", str(zones_file), "--id-field", "name",
+                            "--catalog", str(catalog_copy))
+    assert code == 0, err
+    table = gpd.read_parquet(next((catalog_copy / "devscore-zonal" / "zonal-districts").glob("zonal-*.parquet")))
+    centre = ZONES["inside"].centroid
+    with serve_catalog(catalog_copy, tmp_path / "serve.log") as base:
+        found = httpx.get(f"{base}/zonal/at", params={"lon": centre.x, "lat": centre.y}, timeout=60).json()
+        assert found["zone"] == "inside" and found["id_field"] == "name" and found["item"] == "zonal-districts"
+        for row in found["years"]:
+            expected = table[(table["name"] == "inside") & (table["year"] == row["year"])].iloc[0]
+            assert row["mean_score"] == pytest.approx(expected["mean_score"], abs=1e-6)
+            assert row["chips"] == expected["chips"]
+        assert httpx.get(f"{base}/zonal/at", params={"lon": 10.1, "lat": 10.1}, timeout=60).json()["zone"] is None
+        assert httpx.get(f"{base}/zonal/at", params={"lon": 500, "lat": 10}, timeout=60).status_code in (400, 422)

@@ -1,4 +1,5 @@
-"""``POST /zonal``: the figures of one GeoJSON polygon per year of published scores, computed on the fly.
+"""``POST /zonal``: the figures of one GeoJSON polygon per year of published scores, computed on the fly;
+``GET /zonal/at?lon=&lat=``: the published zone (``devscore-zonal`` items) under a point, with its figures.
 
 The body is a GeoJSON Feature or geometry (Polygon or MultiPolygon, WGS84 longitude/latitude). Bodies,
 vertices and areas past the limits below answer 400 before any work; an invalid polygon is repaired
@@ -8,16 +9,22 @@ vertices and areas past the limits below answer 400 before any work; an invalid 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from shapely.geometry import shape
 
 from catalog.zonal.layers import score_layers
+from catalog.zonal.stac import TABLE_ASSET, ZONAL_COLLECTION_ID
+from catalog.zonal.table import COLUMNS
 from publisher.errors import DevscoreError
 from publisher.zonal.figures import WGS84, polygonal, project, utm_crs, zone_figures
 from tiler_app.dependencies import get_catalog
@@ -95,6 +102,34 @@ def zonal_answer(catalog, body: Any) -> dict[str, Any]:
             "years": years}
 
 
+@functools.lru_cache(maxsize=32)
+def _zonal_table(path: str, mtime_ns: int) -> gpd.GeoDataFrame:
+    """A published zonal table; ``mtime_ns`` keys the cache so a re-publish is read again."""
+    return gpd.read_parquet(path)
+
+
+def zone_at(catalog, lon: float, lat: float) -> dict[str, Any]:
+    """The first published zone (items by id) that holds the point, with its figures per year; ``zone`` None
+    where none does (a map page asks on every click: no zone there is an answer, not an error)."""
+    point = shapely.Point(lon, lat)
+    records = catalog.items(ZONAL_COLLECTION_ID) if ZONAL_COLLECTION_ID in catalog.collection_ids() else []
+    for record in records:
+        path = record.assets.get(TABLE_ASSET)
+        id_field = record.item["properties"].get("devscore:id_field")
+        if path is None or id_field is None:
+            continue
+        table = _zonal_table(str(path), Path(path).stat().st_mtime_ns)
+        rows = table[table.geometry.contains(point)].sort_values("year")
+        if rows.empty:
+            continue
+        zone = rows[id_field].iloc[0]
+        rows = rows[rows[id_field] == zone]
+        return {"item": record.id, "id_field": id_field, "zone": str(zone),
+                "years": [{name: (int(row[name]) if name in ("year", "chips") else _number(row[name]))
+                           for name in COLUMNS} for _, row in rows.iterrows()]}
+    return {"item": None, "id_field": None, "zone": None, "years": []}
+
+
 def mount_zonal(app: FastAPI) -> None:
     """Add ``POST /zonal`` to the app."""
     router = APIRouter(tags=["Zonal statistics"])
@@ -102,5 +137,10 @@ def mount_zonal(app: FastAPI) -> None:
     @router.post("/zonal", summary="Figures of a GeoJSON polygon per year: mean score, covered share, chips, change")
     def zonal(body: Any = Depends(zone_body), catalog=Depends(get_catalog)) -> dict[str, Any]:
         return zonal_answer(catalog, body)
+
+    @router.get("/zonal/at", summary="The published zone under a point (devscore-zonal items) and its figures")
+    def zonal_at(lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)],
+                 catalog=Depends(get_catalog)) -> dict[str, Any]:
+        return zone_at(catalog, lon, lat)
 
     app.include_router(router)

@@ -85,6 +85,20 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   select.addEventListener("change", () => { slider.value = select.value; show(layers[select.value]); });
   slider.addEventListener("input", () => { select.value = slider.value; show(layers[select.value]); });
   opacity.addEventListener("input", () => map.getLayer("scores") && map.setPaintProperty("scores", "raster-opacity", Number(opacity.value)));
-  map.on("click", (e) => query(e.lngLat));
+  // the published zone under a click (devscore zonal), its mean score per year
+  async function zone(lngLat) {
+    const response = await fetch(`/zonal/at?lon=${lngLat.lng.toFixed(5)}&lat=${lngLat.lat.toFixed(5)}`);
+    const old = document.getElementById("zone");
+    if (old) old.remove();
+    if (!response.ok) return;
+    const found = await response.json();
+    if (found.zone === null) return;
+    const line = document.createElement("div");
+    line.id = "zone";
+    line.textContent = `${found.id_field} ${found.zone}: ` + found.years.map((y) =>
+      `${y.year} ${y.mean_score === null ? "-" : y.mean_score.toFixed(3)}`).join(", ");
+    info.after(line);
+  }
+  map.on("click", (e) => { query(e.lngLat); zone(e.lngLat); });
   map.on("mousemove", (e) => { clearTimeout(pending); pending = setTimeout(() => query(e.lngLat), 150); });
 })();
