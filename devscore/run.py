@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pystac
 
+from publisher.constants import CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
 from publisher.cli_types import finite
 from publisher.imagery.options import comma_list, search_options
@@ -34,6 +35,7 @@ class RunReport:
     catalog: Path
     scores: pd.DataFrame
     quality: object | None = None  # publisher.quality.QualityReport
+    change: object | None = None  # publisher.change_quality.ChangeAgreement
     nightlights: list = field(default_factory=list)
     problems: list = field(default_factory=list)
 
@@ -43,14 +45,17 @@ class RunReport:
         for s in self.stages:
             lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
         lines.append("")
-        lines.append(f"{'granule-year':<14} {'chips':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
+        lines.append(f"{'granule-year':<14} {'chips':>6} {'cover':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
         scored = self.scores.assign(year=pd.to_datetime(self.scores["datetime"], utc=True, format="mixed").dt.year)
         for (tile, year), g in scored.groupby(["tile", "year"], sort=True):
             p10, p90 = np.percentile(g["score"], [10, 90])
-            lines.append(f"{tile}-{year:<8} {len(g):>6} {g['score'].mean():>6.2f} {p10:>6.2f} {p90:>6.2f}")
+            lines.append(f"{tile}-{year:<8} {len(g):>6} {len(g) / CHIPS_PER_SIDE**2:>6.1%} {g['score'].mean():>6.2f} "
+                         f"{p10:>6.2f} {p90:>6.2f}")
         if self.quality is not None:
             lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
                       *self.quality.lines()]
+        if self.change is not None:
+            lines += ["", "Change between years against the truth's change (per chip):", *self.change.lines()]
         for row in self.nightlights:
             lines.append(str(row))
         return lines
@@ -97,6 +102,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
     """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
+    from catalog.change import publish_changes
     from catalog.ingest import publish_table
     from catalog.models import model_item_href, publish_model
     from catalog.validate import SchemaFolderError, find_schema_dir, validate_catalog
@@ -123,6 +129,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
                       decorate=decorate)
         if comm.is_root:
             publish_model(catalog_dir, model_item, result.checkpoint)
+            publish_changes(catalog_dir)  # devscore-change: every granule's change between its years
         return [catalog_dir / "catalog.json"]
 
     _stage(stages, state, "publish", publish_key, comm, do_publish, announce)
@@ -153,6 +160,12 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
                      title="Agreement of the scores with the synthetic ground truth")
         stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))
+        from publisher.change_quality import change_agreement, write_change_report
+
+        report.change = change_agreement(scores, table)
+        if report.change is not None:
+            write_report(catalog_dir, "change", lambda folder: write_change_report(report.change, folder),
+                         title="Agreement of the score change with the synthetic truth's change")
     if nightlights:
         from catalog.nightlights.compare import compare_catalog
         from catalog.nightlights.ingest import ingest

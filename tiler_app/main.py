@@ -49,6 +49,8 @@ from tiler_app.limits import request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
+from tiler_app.zonal import mount_zonal
+from tiler_app.change import mount_change
 from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
@@ -171,6 +173,8 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
 
     mount_page(app)
     mount_nightlights(app, catalog)
+    mount_zonal(app)
+    mount_change(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:
