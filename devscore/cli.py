@@ -5,27 +5,36 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from dataclasses import dataclass
 
 import click
 
 from publisher import __version__
 from publisher.errors import DevscoreError
 
-#: command name -> "module:attribute" of a click command; imported only when the command runs.
-COMMANDS: dict[str, str] = {
-    "publish": "devscore.publish:publish",
-    "validate": "catalog.cli:validate",
-    "serve": "tiler_app.cli:serve",
-    "synth": "publisher.imagery.cli:synth",
-    "acquire": "publisher.imagery.acquire_cli:acquire",
-    "chips": "publisher.imagery.acquire_cli:chips",
-    "rank": "publisher.ranking.cli:rank",
-    "pog": "publisher.ranking.pog_cli:pog",
-    "train": "publisher.scoring.cli:train",
-    "score": "publisher.scoring.cli:score",
-    "viirs": "catalog.nightlights.cli:viirs",
-    "compare": "catalog.nightlights.cli:compare",
-    "run": "devscore.run:run",
+@dataclass(frozen=True)
+class CommandEntry:
+    """Where a command lives and the one-line help the command list shows without importing it."""
+
+    target: str  # "module:attribute" of a click command
+    summary: str
+
+
+#: command name -> its entry; a command's module is imported only when that command runs or shows its help.
+COMMANDS: dict[str, CommandEntry] = {
+    "run": CommandEntry("devscore.run:run", "Every stage, from scenes to a validated catalog, resumable."),
+    "synth": CommandEntry("publisher.imagery.cli:synth", "Generate a synthetic Sentinel-2 region with its truth."),
+    "acquire": CommandEntry("publisher.imagery.acquire_cli:acquire", "Choose the best scene of granule-years."),
+    "chips": CommandEntry("publisher.imagery.acquire_cli:chips", "Cut granule-years into 32 x 32 chips."),
+    "rank": CommandEntry("publisher.ranking.cli:rank", "Cluster the chips and order the clusters (POGs)."),
+    "pog": CommandEntry("publisher.ranking.pog_cli:pog", "Check, aggregate and convert partial order graphs."),
+    "train": CommandEntry("publisher.scoring.cli:train", "Train the ResNet-18 scorer on a ranking."),
+    "score": CommandEntry("publisher.scoring.cli:score", "Score every usable chip with a trained scorer."),
+    "publish": CommandEntry("devscore.publish:publish", "Publish a chip-score table into a STAC catalog."),
+    "validate": CommandEntry("catalog.cli:validate", "Validate a static catalog: schemas, assets, COGs."),
+    "serve": CommandEntry("tiler_app.cli:serve", "Serve score layers as XYZ/WMTS tiles and a STAC API."),
+    "viirs": CommandEntry("catalog.nightlights.cli:viirs", "Ingest VIIRS night lights beside the score layers."),
+    "compare": CommandEntry("catalog.nightlights.cli:compare", "Correlate chip scores with night lights."),
 }
 
 
@@ -33,14 +42,21 @@ class LazyGroup(click.Group):
     """Click group that imports a command's module only when that command is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        entry = COMMANDS.get(name)
+        if entry is None:
             return None
-        module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        module, attr = entry.target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        command.short_help = entry.summary
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table: no command module is imported to show it."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry.summary) for name, entry in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from catalog.ingest import publish_table
 from publisher.cli_types import NonEmptyPath
 
 
@@ -34,6 +33,8 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> 
       devscore publish --scores scores.csv --catalog out/catalog
       mpiexec -n 2 devscore publish --scores scores.csv --catalog out/catalog
     """
+    from catalog.ingest import publish_table
+
     report = publish_table(scores, catalog_dir, device=device, progress=not no_progress)
     if report is None:  # a non-root MPI rank
         return

@@ -11,19 +11,20 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
-import numpy as np
-import pandas as pd
-import pystac
 
 from publisher.errors import DevscoreError
 from publisher.cli_types import finite
 from publisher.imagery.options import comma_list, search_options
-from publisher.mpi import Communicator, world
-from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
-from publisher.runstate import RunState, file_sha256, stage_key
+
+if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `devscore run --help` stays fast
+    import pandas as pd
+
+    from publisher.mpi import Communicator
+    from publisher.pipeline import RunConfig, StageRun
+    from publisher.runstate import RunState
 
 
 @dataclass
@@ -39,6 +40,9 @@ class RunReport:
 
     def summary_lines(self) -> list[str]:
         """Time per stage, then per granule-year statistics of the published scores."""
+        import numpy as np
+        import pandas as pd
+
         lines = [f"{'stage':<12} {'status':<9} {'seconds':>8}  detail"]
         for s in self.stages:
             lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
@@ -79,6 +83,8 @@ def nightlights_for_year(files: list[Path], year: int) -> list[Path]:
 def _stage(stages: list[StageRun], state: RunState, name: str, key: str, comm: Communicator,
            work: Callable[[], list[Path]], announce: Callable[[str], None]) -> None:
     """Run a catalog-side stage unless fresh (same bookkeeping as the publisher's stages)."""
+    from publisher.pipeline import StageRun
+
     fresh = comm.bcast(state.fresh(name, key) if comm.is_root else None)
     if fresh:
         announce(f"{name}: inputs unchanged since the last run, skipped")
@@ -97,10 +103,15 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
     """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
+    import pandas as pd
+    import pystac
+
     from catalog.ingest import publish_table
     from catalog.models import model_item_href, publish_model
     from catalog.validate import SchemaFolderError, find_schema_dir, validate_catalog
     from publisher.scoring.stac import create_model_item, score_provenance
+    from publisher.pipeline import StageRun, StagesResult, run_stages
+    from publisher.runstate import RunState, file_sha256, stage_key
 
     catalog_dir = catalog_dir.resolve()
     result: StagesResult = run_stages(config, comm, announce=announce)
@@ -219,6 +230,9 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
         raise click.UsageError("--tiles and --years need at least one value each")
     if ranker == "file" and pog_file is None:
         raise click.UsageError("--ranker file needs --pog FILE")
+    from publisher.mpi import world
+    from publisher.pipeline import RunConfig
+
     comm = world()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,

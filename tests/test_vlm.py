@@ -263,12 +263,12 @@ def test_cli_style_error_has_no_traceback(tmp_path):
     code = (
         "from publisher.ranking.vlm import VLMClient, VLMConfig\n"
         "import click\n"
-        "from devscore.cli import cli, COMMANDS, main\n"
+        "from devscore.cli import COMMANDS, CommandEntry, main\n"
         "@click.command('vlmcheck')\n"
         "def vlmcheck():\n"
         f"    VLMClient(VLMConfig(base_url='http://127.0.0.1:{_closed_port()}/v1', model='m', max_retries=0),"
         " progress=False).score_images_sync([b'x'])\n"
-        "COMMANDS['vlmcheck'] = '__main__:vlmcheck'\n"
+        "COMMANDS['vlmcheck'] = CommandEntry('__main__:vlmcheck', 'check')\n"
         "import sys; sys.argv = ['devscore', 'vlmcheck']\n"
         "main()\n"
     )

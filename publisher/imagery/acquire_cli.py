@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from publisher.cli_types import NonEmptyPath
-from publisher.imagery.acquire import search_scenes, select_scene
 from publisher.imagery.options import YEAR, comma_list, search_options
 
 
@@ -21,6 +20,8 @@ def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | N
     The blank share is read from each candidate COG's smallest overview (HTTP range reads), not the
     full image. Prints the candidates and the choice.
     """
+    from publisher.imagery.acquire import search_scenes, select_scene
+
     items = search_scenes(tile, year, stac_api=stac_api, source_catalog=source_catalog, max_cloud=max_cloud)
     best, ranked = select_scene(items, tile, year)
     click.echo(f"{'scene':<62} {'cloud %':>8} {'blank %':>8}")

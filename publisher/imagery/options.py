@@ -9,8 +9,7 @@ from typing import Any, Callable
 import click
 
 from publisher.cli_types import NonEmptyPath
-from publisher.constants import FIRST_YEAR, LAST_YEAR
-from publisher.imagery.acquire import DEFAULT_MAX_CLOUD, PLANETARY_COMPUTER
+from publisher.constants import DEFAULT_MAX_CLOUD, FIRST_YEAR, LAST_YEAR, PLANETARY_COMPUTER
 
 #: A calendar year the imagery commands accept.
 YEAR = click.IntRange(FIRST_YEAR, LAST_YEAR)
