@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import click
 
 from publisher import __version__
-from publisher.errors import DevscoreError
+from publisher.errors import DevscoreError, Interrupted
 
 @dataclass(frozen=True)
 class CommandEntry:
@@ -72,12 +72,31 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+#: How to go on after Ctrl-C, per command; every writer lands its files by rename, so nothing half-written
+#: is left behind.
+RESUME_HINTS: dict[str, str] = {
+    "run": "run the same command again to continue: finished stages are skipped and training resumes "
+           "from its last saved epoch",
+    "train": "run the same command with --resume added to continue from the last saved epoch",
+    "rank": "run the same command again (VLM answers already received are reused when --cache is given)",
+}
+DEFAULT_RESUME_HINT = "run the same command again; finished files are kept and nothing half-written is left"
+
+
+def resume_hint(argv: list[str]) -> str:
+    """What to do after interrupting ``devscore ARGV``."""
+    command = next((arg for arg in argv if arg in COMMANDS), None)
+    return RESUME_HINTS.get(command or "", DEFAULT_RESUME_HINT)
+
+
 def main() -> None:
-    """Run the CLI; a user error is one line on stderr and exit code 1, never a traceback."""
+    """Run the CLI; a user error is one line on stderr and exit code 1, never a traceback; Ctrl-C is one
+    line saying how to continue, exit code 130."""
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt, Interrupted) as exc:
+        what = f"{exc}; " if isinstance(exc, Interrupted) else ""
+        click.echo(f"Interrupted: {what}{resume_hint(sys.argv[1:])}.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

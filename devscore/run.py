@@ -176,6 +176,21 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     return report
 
 
+def check_vlm_endpoint(comm: Communicator) -> None:
+    """The VLM endpoint of the DEVSCORE_VLM_* settings answers (rank 0 asks; every rank stops alike)."""
+    from publisher.ranking.vlm import VLMClient, VLMConfig, VLMError
+
+    error = None
+    if comm.is_root:
+        try:
+            VLMClient(VLMConfig.from_env(), progress=False).check()
+        except VLMError as exc:
+            error = str(exc)
+    error = comm.bcast(error)
+    if error:
+        raise DevscoreError(error)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--tiles", "tiles", required=True, callback=comma_list(str), help="MGRS tiles, comma-separated.")
 @click.option("--years", "years", required=True, callback=comma_list(int), help="Calendar years, comma-separated.")
@@ -234,6 +249,8 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     from publisher.pipeline import RunConfig
 
     comm = world()
+    if ranker == "vlm" and reuse_ranking is None:  # a wrong endpoint stops the run now, not after the chips
+        check_vlm_endpoint(comm)
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
                                        "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text
-from publisher.errors import DevscoreError
+from publisher.errors import DevscoreError, Interrupted
 from publisher.scoring.data import BalancedSampler, ChipData, augment, load_ranking, load_training_chips, split_by_chip
 from publisher.scoring.losses import rank_loss, seed_loss
 from publisher.scoring.model import NATIVE_INPUT_SIZE, Scorer, load_weights, normalise, pick_device, save_checkpoint
@@ -37,6 +37,10 @@ MODEL_FILE, STATE_FILE, HISTORY_FILE, PLOT_FILE = "model.pt", "last.pt", "histor
 
 class TrainingError(DevscoreError):
     """Training cannot start or go on."""
+
+
+class TrainingInterrupted(TrainingError, Interrupted):
+    """Ctrl-C during training: the last finished epoch is saved in last.pt."""
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,8 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
     except KeyboardInterrupt:
-        raise TrainingError(f"training interrupted in epoch {state.epoch + 1}; {state_path} holds epoch {state.epoch}: "
-                            "rerun with --resume to go on") from None
+        raise TrainingInterrupted(f"training interrupted in epoch {state.epoch + 1}; {state_path} holds epoch "
+                                  f"{state.epoch}") from None
     finally:
         bar.close()
     if stopped_early:
