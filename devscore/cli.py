@@ -23,6 +23,7 @@ class CommandEntry:
 #: command name -> its entry; a command's module is imported only when that command runs or shows its help.
 COMMANDS: dict[str, CommandEntry] = {
     "run": CommandEntry("devscore.run:run", "Every stage, from scenes to a validated catalog, resumable."),
+    "tiles": CommandEntry("publisher.tiles_cli:tiles", "MGRS tiles covering a bounding box, with footprints."),
     "synth": CommandEntry("publisher.imagery.cli:synth", "Generate a synthetic Sentinel-2 region with its truth."),
     "acquire": CommandEntry("publisher.imagery.acquire_cli:acquire", "Choose the best scene of granule-years."),
     "chips": CommandEntry("publisher.imagery.acquire_cli:chips", "Cut granule-years into 32 x 32 chips."),

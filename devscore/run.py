@@ -17,7 +17,7 @@ import click
 
 from publisher.errors import DevscoreError
 from publisher.cli_types import finite
-from publisher.imagery.options import comma_list, search_options
+from publisher.imagery.options import YEARS, bbox_option, comma_list, search_options, tiles_of
 
 if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `devscore run --help` stays fast
     import pandas as pd
@@ -192,8 +192,10 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--tiles", "tiles", required=True, callback=comma_list(str), help="MGRS tiles, comma-separated.")
-@click.option("--years", "years", required=True, callback=comma_list(int), help="Calendar years, comma-separated.")
+@click.option("--tiles", "tiles", default=None, callback=comma_list(str, "MGRS tile"), help="MGRS tiles, comma-separated.")
+@bbox_option
+@click.option("--years", "years", required=True, type=YEARS,
+              help="Calendar years, comma-separated, ranges allowed (2020-2024).")
 @search_options
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Run folder: chips/, ranking/, model/, scores.parquet, run-state.json (and catalog/ by default).")
@@ -228,7 +230,7 @@ def check_vlm_endpoint(comm: Communicator) -> None:
               help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
                    "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
-def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
+def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
@@ -241,8 +243,7 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     per-granule statistics and, when the truth is known (a `devscore synth` region), the Spearman
     agreement of the scores with it, written to the catalog's reports/.
     """
-    if not tiles or not years:
-        raise click.UsageError("--tiles and --years need at least one value each")
+    tiles = tiles_of(tiles, bbox)
     if ranker == "file" and pog_file is None:
         raise click.UsageError("--ranker file needs --pog FILE")
     from publisher.mpi import world
@@ -256,7 +257,7 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
                                        "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
                                        "patience": patience}.items() if v is not None}
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
-    config = RunConfig(tiles=[t.upper() for t in tiles], years=years, out=out, search=search, ranker=ranker,
+    config = RunConfig(tiles=tiles, years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
                        train_options=train_options, device=device, progress=progress)
     announce = click.echo if comm.is_root else (lambda line: None)

@@ -25,7 +25,7 @@ from publisher.imagery.chipfiles import list_chip_files
 from publisher.scoring.data import BalancedSampler, load_ranking, load_training_chips
 from publisher.scoring.losses import histogram_kl, rank_loss, seed_loss, soft_histogram
 from publisher.scoring.model import CheckpointError, Scorer, load_scorer, load_weights, normalise
-from publisher.scoring.train import TrainConfig, TrainingError, train
+from publisher.scoring.train import TrainConfig, TrainingError, TrainingInterrupted, train
 from tests.ranking_fixture import build_ranking
 
 BIN = Path(sys.executable).parent
