@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `dev
 
     from publisher.mpi import Communicator
     from publisher.pipeline import RunConfig, StageRun
+    from publisher.plan import Plan
     from publisher.runstate import RunState
 
 
@@ -37,15 +38,22 @@ class RunReport:
     quality: object | None = None  # publisher.quality.QualityReport
     nightlights: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    estimates: dict = field(default_factory=dict)  # stage -> publisher.plan.Estimate, from the plan
+    peak_mb: float | None = None  # the run's peak resident memory
 
     def summary_lines(self) -> list[str]:
         """Time per stage, then per granule-year statistics of the published scores."""
         import numpy as np
         import pandas as pd
 
-        lines = [f"{'stage':<12} {'status':<9} {'seconds':>8}  detail"]
+        lines = [f"{'stage':<12} {'status':<9} {'seconds':>8} {'estimate':>8}  detail"]
         for s in self.stages:
-            lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
+            guess = self.estimates.get(s.name)
+            lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f} "
+                         f"{f'{guess.seconds:.1f}' if guess else '':>8}  {s.detail}")
+        if self.peak_mb is not None and self.estimates:
+            guessed = max(e.peak_mb for e in self.estimates.values())
+            lines.append(f"peak memory {self.peak_mb:.0f} MB (estimate for training and scoring {guessed:.0f} MB)")
         lines.append("")
         lines.append(f"{'granule-year':<14} {'chips':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
         scored = self.scores.assign(year=pd.to_datetime(self.scores["datetime"], utc=True, format="mixed").dt.year)
@@ -176,6 +184,41 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     return report
 
 
+def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given: dict, device: str | None,
+              profile_name: str, train_minutes: float | None, provided: dict) -> "Plan":
+    """The run's plan: the profile (refused before anything is written when the machine lacks it), the
+    training settings and their sources, the stages, and estimates from timed warm-up steps."""
+    from dataclasses import asdict
+
+    from publisher.constants import CHIP_SIZE, GRANULE_SIZE
+    from publisher.plan import Plan, count_scenes, estimate, stage_lines
+    from publisher.profiles import Setting, pick, resolve
+    from publisher.scoring.train import TrainConfig
+
+    profile = pick(profile_name)
+    device = device or profile.device
+    defaults = {k: v for k, v in asdict(TrainConfig()).items() if k in given}
+    settings = resolve(profile, given, defaults)
+    jobs = [(tile, year) for tile in tiles for year in years]
+    scenes, grid = count_scenes(jobs, search)
+    plan = Plan(jobs, scenes, stage_lines(out, {k: v for k, v in provided.items() if v}), device, profile.name,
+                settings)
+    if provided.get("train"):
+        plan.notes.append("Training: given by --checkpoint; its own settings apply.")
+    n_chips = len(jobs) * 32 * 32
+    source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
+    plan.estimates = estimate(settings, n_chips, source_px, device)
+    if train_minutes is not None and given.get("max_epochs") is None:
+        value = {name: s.value for name, s in settings.items()}
+        per_epoch = plan.estimates["train"].seconds / value["max_epochs"]
+        epochs = max(1, int(train_minutes * 60 / per_epoch))
+        settings["max_epochs"] = Setting(epochs, f"--train-minutes {train_minutes:g}")
+        plan.estimates["train"].seconds = per_epoch * epochs
+    if provided.get("train"):
+        plan.estimates.pop("train")
+    return plan
+
+
 def check_vlm_endpoint(comm: Communicator) -> None:
     """The VLM endpoint of the DEVSCORE_VLM_* settings answers (rank 0 asks; every rank stops alike)."""
     from publisher.ranking.vlm import VLMClient, VLMConfig, VLMError
@@ -219,8 +262,15 @@ def check_vlm_endpoint(comm: Communicator) -> None:
               help="Adam learning rate [default: train's].")
 @click.option("--patience", type=click.IntRange(1), default=None,
               help="Epochs without a better validation loss before stopping [default: train's].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Torch and painter device: auto picks CUDA when present.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Torch and painter device [default: the profile's].")
+@click.option("--profile", "profile_name", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+              help="Training and inference defaults: cpu (32 px, a small step budget), gpu (343 px, mixed "
+                   "precision); auto: gpu when torch sees CUDA. Options given override it.")
+@click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
+              help="Size the training (epochs) to about this many minutes, from timed warm-up steps.")
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan (stages, settings, estimates) and exit; "
+                                                       "writes nothing.")
 @click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A `devscore synth` region whose truth/ the scores are measured against "
                    "[default: the region of --source-catalog, when it has one].")
@@ -233,7 +283,8 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
-        steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
+        steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str | None, profile_name: str,
+        train_minutes: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
@@ -253,9 +304,17 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     if ranker == "vlm" and reuse_ranking is None:  # a wrong endpoint stops the run now, not after the chips
         check_vlm_endpoint(comm)
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
-    train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
-                                       "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
-                                       "patience": patience}.items() if v is not None}
+    given = {"loss": loss, "input_size": input_size, "max_epochs": epochs, "steps_per_epoch": steps_per_epoch,
+             "batch_size": batch_size, "lr": lr, "patience": patience}
+    plan = comm.bcast(make_plan(tiles, years, search, out, given, device, profile_name, train_minutes,
+                                {"rank": reuse_ranking, "train": checkpoint}) if comm.is_root else None)
+    if comm.is_root:
+        for line in plan.lines():
+            click.echo(line)
+    if plan_only:
+        return
+    device = plan.device
+    train_options = {name: s.value for name, s in plan.settings.items()}
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=tiles, years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
@@ -265,6 +324,9 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
                      nightlights=list(nightlights), schemas=schemas, announce=announce)
     if report is None:
         return
+    from publisher.plan import peak_rss_mb
+
+    report.estimates, report.peak_mb = plan.estimates, peak_rss_mb()
     click.echo("")
     for line in report.summary_lines():
         click.echo(line)
