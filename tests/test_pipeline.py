@@ -114,3 +114,42 @@ def test_bad_arguments_are_usage_errors(region, args):
     proc = devscore("run", *args, "--source-catalog", "region/source", "--out", "bad", cwd=region)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not (region / "bad").exists()
+
+
+def _summary_rows(stdout: str) -> dict[str, list[str]]:
+    table = stdout.split("\nstage ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    return {row.split()[0]: row.split() for row in table if row.split()}
+
+
+def test_the_summary_puts_the_plans_estimates_beside_the_measured_times(first_run):
+    """The plan came before the work, and its warm-up estimates are within a factor of 2 of the stage times."""
+    assert first_run.stdout.index("Plan: 1 granule-year(s)") < first_run.stdout.index("chips: running")
+    rows = _summary_rows(first_run.stdout)
+    for stage in ("train", "score"):
+        actual, guess = float(rows[stage][2]), float(rows[stage][3])
+        assert guess / 2 <= actual <= guess * 2, (stage, actual, guess)
+    assert "peak memory" in first_run.stdout
+
+
+def test_plan_prints_settings_with_their_sources_and_writes_nothing(region):
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out",
+                    "planned", "--profile", "cpu", "--input-size", "48", "--plan", cwd=region)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    settings = {line.split()[0]: line.split(None, 2)[1:] for line in proc.stdout.split("Training settings")[1].splitlines()[1:]
+                if line.startswith("  ")}
+    assert settings["input_size"] == ["48", "option"] and settings["batch_size"][1] == "profile cpu"
+    assert "48RUU-2023: 2 scene(s) found" in proc.stdout and "chips      will run" in proc.stdout
+    assert "Estimate train:" in proc.stdout and "Estimate score:" in proc.stdout
+    assert not (region / "planned").exists()
+
+
+def test_profile_gpu_without_cuda_is_one_line_and_writes_nothing(region):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out",
+                    "gpu-run", "--profile", "gpu", cwd=region)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert proc.returncode == 1 and len(errors) == 1 and "--profile gpu needs CUDA" in errors[0], proc.stderr
+    assert not (region / "gpu-run").exists()

@@ -117,6 +117,8 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     if config.weights:
         load_weights(model, config.weights)
     model.to(dev)
+    if dev.type == "cuda":  # the GPU profile: channels-last tensors and mixed precision (see _train_epoch)
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs * steps)
     generator = torch.Generator().manual_seed(config.seed)
@@ -186,7 +188,10 @@ def _batch(chips: ChipData, idx: np.ndarray, dev: torch.device, generator: torch
     gray = chips.gray[torch.from_numpy(idx.reshape(-1))]
     if generator is not None:
         gray = augment(gray, generator)
-    return normalise(gray.to(dev)), torch.from_numpy(chips.target[idx.reshape(-1)]).to(dev)
+    images = normalise(gray.to(dev, non_blocking=dev.type == "cuda"))
+    if dev.type == "cuda":
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, torch.from_numpy(chips.target[idx.reshape(-1)]).to(dev)
 
 
 def _train_epoch(model: Scorer, chips: ChipData, sampler: BalancedSampler, optimizer: torch.optim.Optimizer,
@@ -194,19 +199,23 @@ def _train_epoch(model: Scorer, chips: ChipData, sampler: BalancedSampler, optim
                  bar: tqdm) -> dict[str, float]:
     model.train()
     losses, hits, seen = [], 0, 0
+    cuda = dev.type == "cuda"  # CUDA mixed precision: float16 forward, loss scaled against underflow
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
     for _ in range(steps):
-        if config.loss == "seed":
-            idx = sampler.mixed_batch(config.batch_size, generator)
-            images, targets = _batch(chips, idx, dev, generator)
-            loss, scores = seed_loss(model, images, targets, generator)
-        else:
-            idx = sampler.path_batch(config.batch_size, generator)
-            images, targets = _batch(chips, idx, dev, generator)
-            scores = model(images)
-            loss = rank_loss(scores.view(idx.shape))
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=cuda):
+            if config.loss == "seed":
+                idx = sampler.mixed_batch(config.batch_size, generator)
+                images, targets = _batch(chips, idx, dev, generator)
+                loss, scores = seed_loss(model, images, targets, generator)
+            else:
+                idx = sampler.path_batch(config.batch_size, generator)
+                images, targets = _batch(chips, idx, dev, generator)
+                scores = model(images)
+                loss = rank_loss(scores.float().view(idx.shape))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss.float()).backward()
+        scaler.step(optimizer)
+        scaler.update()
         scheduler.step()
         losses.append(loss.item())
         hits += int(((scores.detach() - targets).abs() < ACCURACY_TOLERANCE).sum())
