@@ -18,7 +18,7 @@ from publisher.profiles import Profile, Setting
 #: whole batch at small input sides; at 343 px about 17 chips, the full batch's time scaled from it).
 WARMUP_STEPS = 2
 WARMUP_PIXELS = 2_000_000
-WARMUP_CHIPS = 16  # the timed inference batch
+SCORE_BATCH = 256  # `devscore score`'s batch: the timed inference batch where WARMUP_PIXELS allow
 #: POG levels the heuristic ranker makes (`devscore rank --levels`), for the rank loss's batch.
 PLAN_LEVELS = 7
 VALIDATION_FRACTION = 0.2
@@ -102,14 +102,15 @@ def time_training_step(input_size: int, chips_per_step: int, loss: str, device: 
 
 
 def time_scoring(input_size: int, device: str) -> float:
-    """Seconds to score one chip (a timed inference batch)."""
+    """Seconds to score one chip (a timed inference batch of scoring's size where it fits)."""
     import torch
 
     from publisher.scoring.model import Scorer, pick_device
 
     dev = pick_device(device)
     model = Scorer(input_size).to(dev).eval()
-    images = torch.randn(WARMUP_CHIPS, 3, input_size, input_size, device=dev)
+    n = max(4, min(SCORE_BATCH, WARMUP_PIXELS // input_size ** 2))
+    images = torch.randn(n, 3, input_size, input_size, device=dev)
     with torch.inference_mode():
         model(images)
         start = time.perf_counter()
