@@ -203,6 +203,7 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     scenes, grid = count_scenes(jobs, search)
     plan = Plan(jobs, scenes, stage_lines(out, {k: v for k, v in provided.items() if v}), device, profile.name,
                 settings)
+    plan.notes.append(f"Precision: {profile.precision() if device != 'cpu' else 'float32'}")
     if provided.get("train"):
         plan.notes.append("Training: given by --checkpoint; its own settings apply.")
     n_chips = len(jobs) * 32 * 32

@@ -25,8 +25,6 @@ CPU_TRAINING: dict[str, Any] = {"input_size": 32, "batch_size": 16, "max_epochs"
 #: GPU training: the method's settings (343 px, batch 32, Adam 1e-4, up to 30 epochs).
 GPU_TRAINING: dict[str, Any] = {"input_size": NATIVE_INPUT_SIZE, "batch_size": 32, "max_epochs": 30, "patience": 5,
                                 "lr": 1e-4}
-#: Scoring batch per profile (chips per forward pass).
-CPU_SCORE_BATCH, GPU_SCORE_BATCH = 256, 512
 
 
 class ProfileError(DevscoreError):
@@ -40,14 +38,20 @@ class Profile:
     name: str
     device: str
     training: dict[str, Any]
-    score_batch: int
     amp: bool = False  # CUDA automatic mixed precision in training and scoring
     channels_last: bool = False
     pin_memory: bool = False
 
+    def precision(self) -> str:
+        """How tensors are held, for the plan (training and scoring apply it whenever the device is CUDA)."""
+        if not self.amp:
+            return "float32"
+        return "CUDA mixed precision (float16)" + (", channels-last" if self.channels_last else "") + (
+            ", pinned-memory loading" if self.pin_memory else "")
 
-CPU = Profile("cpu", "cpu", CPU_TRAINING, CPU_SCORE_BATCH)
-GPU = Profile("gpu", "cuda", GPU_TRAINING, GPU_SCORE_BATCH, amp=True, channels_last=True, pin_memory=True)
+
+CPU = Profile("cpu", "cpu", CPU_TRAINING)
+GPU = Profile("gpu", "cuda", GPU_TRAINING, amp=True, channels_last=True, pin_memory=True)
 
 
 def cuda_available() -> bool:
