@@ -184,8 +184,15 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     return report
 
 
+def default_max_memory_mb() -> float:
+    """Half of the machine's memory."""
+    import psutil
+
+    return psutil.virtual_memory().total / 2 / 2 ** 20
+
+
 def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given: dict, device: str | None,
-              profile_name: str, train_minutes: float | None, provided: dict) -> "Plan":
+              profile_name: str, train_minutes: float | None, provided: dict, max_memory_mb: float) -> "Plan":
     """The run's plan: the profile (refused before anything is written when the machine lacks it), the
     training settings and their sources, the stages, and estimates from timed warm-up steps."""
     from dataclasses import asdict
@@ -208,7 +215,8 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
         plan.notes.append("Training: given by --checkpoint; its own settings apply.")
     n_chips = len(jobs) * 32 * 32
     source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
-    plan.estimates = estimate(settings, n_chips, source_px, device)
+    plan.estimates, memory = estimate(settings, n_chips, source_px, device)
+    fit_batch_to_memory(plan, memory, max_memory_mb, given.get("batch_size") is not None)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
         per_epoch = plan.estimates["train"].seconds / value["max_epochs"]
@@ -218,6 +226,25 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     if provided.get("train"):
         plan.estimates.pop("train")
     return plan
+
+
+def fit_batch_to_memory(plan: "Plan", memory, max_memory_mb: float, batch_given: bool) -> None:
+    """Shrink the training batch until a step fits ``max_memory_mb``; a budget below one step of the smallest
+    batch (or of the batch given by --batch-size) is an error naming the minimum."""
+    from publisher.plan import chips_per_step
+    from publisher.profiles import Setting
+
+    batch, loss = plan.settings["batch_size"].value, plan.settings["loss"].value
+    fits = [b for b in range(batch, 1, -1) if memory.peak_mb(chips_per_step(b, loss)) <= max_memory_mb]
+    smallest = 2 if not batch_given else batch
+    if not fits or (batch_given and fits[0] != batch):
+        need = memory.peak_mb(chips_per_step(smallest, loss))
+        raise DevscoreError(f"--max-memory {max_memory_mb:.0f} MB is below what one training step needs: at least "
+                            f"{need:.0f} MB (batch {smallest} at {plan.settings['input_size'].value} px)")
+    if fits[0] != batch:
+        plan.settings["batch_size"] = Setting(fits[0], f"--max-memory {max_memory_mb:.0f}")
+        plan.estimates["train"].peak_mb = memory.peak_mb(chips_per_step(fits[0], loss))
+        plan.estimates["train"].seconds *= fits[0] / batch  # a step costs in proportion to its chips
 
 
 def check_vlm_endpoint(comm: Communicator) -> None:
@@ -270,6 +297,8 @@ def check_vlm_endpoint(comm: Communicator) -> None:
                    "precision); auto: gpu when torch sees CUDA. Options given override it.")
 @click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
               help="Size the training (epochs) to about this many minutes, from timed warm-up steps.")
+@click.option("--max-memory", type=click.FloatRange(1, min_open=False), default=None, callback=finite,
+              help="Memory budget in MB for a training step; the batch shrinks to fit [default: half the machine's].")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan (stages, settings, estimates) and exit; "
                                                        "writes nothing.")
 @click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
@@ -285,7 +314,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str | None, profile_name: str,
-        train_minutes: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
+        train_minutes: float | None, max_memory: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
@@ -308,7 +337,8 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     given = {"loss": loss, "input_size": input_size, "max_epochs": epochs, "steps_per_epoch": steps_per_epoch,
              "batch_size": batch_size, "lr": lr, "patience": patience}
     plan = comm.bcast(make_plan(tiles, years, search, out, given, device, profile_name, train_minutes,
-                                {"rank": reuse_ranking, "train": checkpoint}) if comm.is_root else None)
+                                {"rank": reuse_ranking, "train": checkpoint}, max_memory or default_max_memory_mb())
+                      if comm.is_root else None)
     if comm.is_root:
         for line in plan.lines():
             click.echo(line)

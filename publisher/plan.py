@@ -62,20 +62,45 @@ class Plan:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident memory so far (Linux reports KB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The process's peak resident memory so far: Linux's VmHWM (getrusage's ru_maxrss carries a forking
+    parent's peak across exec), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """The process's resident memory now."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2 ** 20
+
+
+@dataclass
+class StepMemory:
+    """A training step's memory: the process before training, plus per chip of the step, plus the data."""
+
+    base_mb: float
+    per_chip_mb: float
+    data_mb: float
+
+    def peak_mb(self, chips_per_step: int) -> float:
+        return self.base_mb + self.per_chip_mb * chips_per_step + self.data_mb
 
 
 def time_training_step(input_size: int, chips_per_step: int, loss: str, device: str, levels: int = PLAN_LEVELS
-                       ) -> tuple[float, float]:
-    """Seconds of one optimizer step of ``chips_per_step`` chips (scaled from a small timed batch) and the peak
-    RSS (MB) the warm-up reached."""
+                       ) -> tuple[float, float, float]:
+    """Seconds of one optimizer step of ``chips_per_step`` chips (scaled from a small timed batch), the resident
+    memory before the warm-up and the memory the warm-up added per chip of its batch (MB)."""
     import torch
 
     from publisher.scoring.losses import rank_loss, seed_loss
     from publisher.scoring.model import Scorer, pick_device
 
     dev = pick_device(device)
+    before = rss_mb()
     model = Scorer(input_size).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
@@ -98,7 +123,8 @@ def time_training_step(input_size: int, chips_per_step: int, loss: str, device: 
             torch.cuda.synchronize()
         if step:
             seconds.append(time.perf_counter() - start)
-    return sum(seconds) / len(seconds) * chips_per_step / n, peak_rss_mb()
+    per_chip = max(0.0, peak_rss_mb() - before) / n if dev.type == "cpu" else 0.0  # GPU memory is the card's
+    return sum(seconds) / len(seconds) * chips_per_step / n, before, per_chip
 
 
 def time_scoring(input_size: int, device: str) -> float:
@@ -120,12 +146,19 @@ def time_scoring(input_size: int, device: str) -> float:
     return (time.perf_counter() - start) / len(images)
 
 
-def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, device: str) -> dict[str, Estimate]:
-    """Training and scoring estimates for ``n_chips`` chips of ``source_chip_px`` px."""
+def chips_per_step(batch_size: int, loss: str) -> int:
+    """Chips one optimizer step holds: the batch per POG level with the rank loss."""
+    return batch_size * (PLAN_LEVELS if loss == "rank" else 1)
+
+
+def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, device: str
+             ) -> tuple[dict[str, Estimate], StepMemory]:
+    """Training and scoring estimates for ``n_chips`` chips of ``source_chip_px`` px, and the training step's
+    memory model (to fit the batch to a memory budget)."""
     value = {name: s.value for name, s in settings.items()}
     size, batch, loss = value["input_size"], value["batch_size"], value["loss"]
-    per_step = batch * (PLAN_LEVELS if loss == "rank" else 1)
-    step_s, warm_peak = time_training_step(size, per_step, loss, device)
+    per_step = chips_per_step(batch, loss)
+    step_s, base_mb, per_chip_mb = time_training_step(size, per_step, loss, device)
     chip_s = time_scoring(size, device)
     n_train = max(1, int(n_chips * (1 - VALIDATION_FRACTION)))
     steps = value.get("steps_per_epoch") or max(1, math.ceil(n_train / per_step))
@@ -134,8 +167,10 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     train_s = epochs * (steps * step_s + validation_s)
     gray_mb = n_chips * size * size / 2 ** 20  # the training chips, uint8 at the input side
     granule_mb = CHIPS_PER_SIDE ** 2 * source_chip_px ** 2 * 3 / 2 ** 20  # one granule-year's chips, uint8 RGB
-    return {"train": Estimate(train_s, warm_peak + gray_mb + granule_mb),
-            "score": Estimate(n_chips * chip_s, warm_peak + 2 * granule_mb)}
+    memory = StepMemory(base_mb, per_chip_mb, gray_mb + granule_mb)
+    return ({"train": Estimate(train_s, memory.peak_mb(per_step)),
+             # inference keeps no activations for a backward pass: about a third of a training step's per chip
+             "score": Estimate(n_chips * chip_s, base_mb + per_chip_mb * SCORE_BATCH / 3 + 2 * granule_mb)}, memory)
 
 
 def stage_lines(out: Path, given: dict[str, Any]) -> list[tuple[str, str]]:

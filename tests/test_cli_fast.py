@@ -18,7 +18,7 @@ HEAVY = ("torch", "torchvision", "rasterio", "pandas", "titiler", "fastapi", "sk
 #: Runs in a fresh interpreter: the group's help, then each command's help, through the console
 #: script's entry point; prints the heavy modules imported after each, and the peak RSS.
 PROBE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from devscore.cli import COMMANDS, main
     heavy = {heavy!r}
     seen = {{}}
@@ -32,7 +32,9 @@ PROBE = textwrap.dedent("""
         if not args:
             seen["(group modules)"] = sorted(m for m in sys.modules if any(m.startswith(e.target.split(":")[0])
                                                                          for e in COMMANDS.values()))
-    print("PROBE " + json.dumps({{"heavy": seen, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+    # VmHWM: this process's peak RSS (getrusage's ru_maxrss carries the forking parent's peak across exec)
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PROBE " + json.dumps({{"heavy": seen, "rss_kb": hwm}}))
 """)
 
 

@@ -146,6 +146,15 @@ def test_plan_prints_settings_with_their_sources_and_writes_nothing(region):
     assert not (region / "planned").exists()
 
 
+def test_max_memory_below_one_step_names_the_minimum(region):
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out",
+                    "small", "--max-memory", "50", cwd=region)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr
+    assert "--max-memory 50 MB is below what one training step needs: at least" in errors[0]
+    assert not (region / "small").exists()
+
+
 def test_profile_gpu_without_cuda_is_one_line_and_writes_nothing(region):
     import torch
 
