@@ -280,16 +280,16 @@ def check_vlm_endpoint(comm: Communicator) -> None:
               help="Take this ranking folder (`devscore rank`) instead of ranking again.")
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Score with this checkpoint (`devscore train`) instead of training.")
-@click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: train's].")
-@click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: train's].")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Most training epochs [default: train's].")
-@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch.")
+@click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: the profile's].")
+@click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: the profile's].")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Most training epochs [default: the profile's].")
+@click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch [default: the profile's].")
 @click.option("--batch-size", type=click.IntRange(2), default=None,
-              help="Training chips per batch (per POG level with the rank loss) [default: train's].")
+              help="Training chips per batch (per POG level with the rank loss) [default: the profile's].")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
-              help="Adam learning rate [default: train's].")
+              help="Adam learning rate [default: the profile's].")
 @click.option("--patience", type=click.IntRange(1), default=None,
-              help="Epochs without a better validation loss before stopping [default: train's].")
+              help="Epochs without a better validation loss before stopping [default: the profile's].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Torch and painter device [default: the profile's].")
 @click.option("--profile", "profile_name", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
@@ -316,7 +316,11 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str | None, profile_name: str,
         train_minutes: float | None, max_memory: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool) -> None:
-    """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
+    """Acquire, chip, rank, train, score, publish and validate the granule-years of --tiles (or --bbox) x --years.
+
+    First it prints the plan: scenes found, stages to run or skip, the device, the training settings and
+    where each comes from (--profile, an option, --max-memory, --train-minutes), and estimates of time
+    and memory from a few timed warm-up steps; --plan stops there.
 
     Every stage writes into OUT and is skipped on a re-run when its inputs did not change; an
     interrupted run resumes (training from its last epoch). Under `mpiexec -n N` the chips, the
