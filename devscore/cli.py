@@ -71,6 +71,8 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * verbose if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # libraries now imported after this (command modules load them lazily) log start-up chatter at INFO
+    logging.getLogger("numexpr").setLevel(max(level, logging.WARNING))
 
 
 #: How to go on after Ctrl-C, per command; every writer lands its files by rename, so nothing half-written

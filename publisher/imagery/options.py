@@ -50,7 +50,7 @@ class YearList(click.ParamType):
         years: set[int] = set()
         parts = [p.strip() for p in str(value).split(",") if p.strip()]
         if not parts:
-            self.fail(f"{value!r} gives no year; expected e.g. 2021, 2020,2022 or 2020-2024", param, ctx)
+            self.fail(f"{value!r} gives no value; expected years like 2021, 2020,2022 or 2020-2024", param, ctx)
         for part in parts:
             first, _, last = part.partition("-")
             try:
@@ -59,8 +59,9 @@ class YearList(click.ParamType):
                 self.fail(f"{part!r} is not a year or a range of years like 2020-2024", param, ctx)
             if lo > hi:
                 self.fail(f"{part!r} runs backwards; write the earlier year first ({hi}-{lo})", param, ctx)
-            if lo < FIRST_YEAR or hi > LAST_YEAR:
-                self.fail(f"{part!r} is outside {FIRST_YEAR}-{LAST_YEAR}", param, ctx)
+            for year in (lo, hi):
+                if not FIRST_YEAR <= year <= LAST_YEAR:
+                    self.fail(f"{year} is not in the range {FIRST_YEAR}<=x<={LAST_YEAR}", param, ctx)
             years.update(range(lo, hi + 1))
         return sorted(years)
 
