@@ -16,7 +16,7 @@ from publisher.profiles import Profile, Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
 #: whole batch at small input sides; at 343 px about 17 chips, the full batch's time scaled from it).
-WARMUP_STEPS = 2
+WARMUP_STEPS = 3
 WARMUP_PIXELS = 2_000_000
 SCORE_BATCH = 256  # `devscore score`'s batch: the timed inference batch where WARMUP_PIXELS allow
 #: POG levels the heuristic ranker makes (`devscore rank --levels`), for the rank loss's batch.
@@ -163,7 +163,9 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     n_train = max(1, int(n_chips * (1 - VALIDATION_FRACTION)))
     steps = value.get("steps_per_epoch") or max(1, math.ceil(n_train / per_step))
     epochs = value["max_epochs"]
-    validation_s = n_chips * VALIDATION_FRACTION * chip_s * (PLAN_LEVELS if loss == "rank" else 2)
+    # validation scores its chips once, then runs the loss: whole steps (rank) or each chip twice more (seed)
+    n_val = max(1, int(n_chips * VALIDATION_FRACTION))
+    validation_s = chip_s * (n_val + (math.ceil(n_val / per_step) * per_step if loss == "rank" else 2 * n_val))
     train_s = epochs * (steps * step_s + validation_s)
     gray_mb = n_chips * size * size / 2 ** 20  # the training chips, uint8 at the input side
     granule_mb = CHIPS_PER_SIDE ** 2 * source_chip_px ** 2 * 3 / 2 ** 20  # one granule-year's chips, uint8 RGB
