@@ -18,7 +18,7 @@ NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 STAC_BROWSER := .cache/stac-browser/dist/index.html
 
-.PHONY: setup lock web demo test test-fast bench serve clean
+.PHONY: setup lock web demo test test-fast bench gpu-check serve clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,9 @@ test-fast: setup $(VALIDATOR_STAMP) web
 
 bench: setup
 	$(BIN)/python -m bench.run --out bench/RESULTS.md
+
+gpu-check: setup
+	$(BIN)/python -m bench.gpu_check --out bench/GPU.md
 
 serve: setup
 	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)

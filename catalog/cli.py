@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from catalog.validate import SCHEMA_LAYOUT, SCHEMAS_ENV, validate_catalog
+from publisher.constants import SCHEMA_LAYOUT, SCHEMAS_ENV
 from publisher.cli_types import NonEmptyPath
 
 
@@ -27,6 +27,8 @@ def validate(catalog_dir: Path, schema_dir: Path | None, remote_schemas: bool) -
     """
     if remote_schemas and schema_dir is not None:
         raise click.UsageError("--schemas and --remote-schemas exclude each other")
+    from catalog.validate import validate_catalog
+
     problems = validate_catalog(catalog_dir, schema_dir, remote_schemas=remote_schemas)
     for problem in problems:
         click.echo(str(problem))

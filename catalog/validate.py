@@ -15,14 +15,11 @@ import pystac.validation
 from pystac.validation.stac_validator import GetSchemaError, JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
+from publisher.constants import SCHEMA_LAYOUT, SCHEMAS_ENV
 from publisher.errors import DevscoreError
 from publisher.stac import COG_MEDIA_TYPE, multihash_sha256
 
 SCHEMA_URL_PREFIX = "https://stac-extensions.github.io/"
-#: Environment variable naming the folder of STAC extension schemas used when none is given.
-SCHEMAS_ENV = "DEVSCORE_STAC_SCHEMAS"
-#: How a schema folder is laid out (as published under SCHEMA_URL_PREFIX).
-SCHEMA_LAYOUT = "<extension>/<version>/schema.json"
 
 
 class SchemaFolderError(DevscoreError):

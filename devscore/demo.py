@@ -19,6 +19,7 @@ from devscore.run import run_all
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
 from publisher.pipeline import RunConfig
+from publisher.profiles import CPU_TRAINING
 from publisher.runstate import RunState, stage_key
 
 log = logging.getLogger("devscore.demo")
@@ -28,9 +29,9 @@ DEMO_YEARS = (2022, 2023)
 #: Grid side of the demo's scenes: 100 m pixels (chips of 34 px) instead of the real 10 m, so that
 #: synthesis, ranking and training on 2 CPU cores take minutes; `devscore synth` defaults to 10 m.
 DEMO_SIZE = 1098
-#: A small training: 32 px inputs (the chips' own size), 240 steps on the CPU; 3e-4 rather than train's 1e-4,
-#: measured on this region (README: demo quality).
-DEMO_TRAIN = {"input_size": 32, "batch_size": 16, "max_epochs": 12, "steps_per_epoch": 20, "patience": 5, "lr": 3e-4}
+#: The CPU profile's training (publisher.profiles.CPU_TRAINING, the one definition): 32 px inputs (the
+#: chips' own size at this grid), 240 steps.
+DEMO_TRAIN = CPU_TRAINING
 #: ``--quick``: the same job on a coarser grid with a token training, to check the whole run in a minute.
 QUICK_SIZE, QUICK_TRAIN = 640, {"input_size": 32, "batch_size": 8, "max_epochs": 2, "steps_per_epoch": 3}
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from catalog.ingest import publish_table
 from publisher.cli_types import NonEmptyPath
 
 
@@ -40,7 +39,10 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgs
       mpiexec -n 2 devscore publish --scores scores.csv --catalog out/catalog
       devscore publish --scores scores.csv --catalog out/assets --no-static --pgstac postgresql://...
     """
-    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, static=static, pgstac=pgstac)
+    from catalog.ingest import publish_table
+
+    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, static=static,
+                          pgstac=pgstac)
     if report is None:  # a non-root MPI rank
         return
     width = max([len(p.item.id) for p in report.published] + [10])

@@ -44,3 +44,22 @@ CHANGE_COLLECTION_ID: Final = "devscore-change"
 CHANGE_ASSET: Final = "change"
 CHANGE_COLORMAP: Final = "rdbu"
 CHANGE_DISPLAY: Final = 0.5
+
+#: Scene search defaults (shown by the CLI's help without importing the search code).
+PLANETARY_COMPUTER: Final = "https://planetarycomputer.microsoft.com/api/stac/v1"
+DEFAULT_MAX_CLOUD: Final = 30.0
+
+#: `devscore synth` defaults: four granules around Chengdu; scenes fall on the 12th of distinct months,
+#: so a granule-year has at most 12 (scene ids are unique).
+SYNTH_DEFAULT_TILES: Final = ("48RUU", "48RVU", "48RUT", "48RVT")
+MAX_SCENES_PER_YEAR: Final = 12
+
+#: Scorer input side that needs no resampling: the chip's own side.
+NATIVE_INPUT_SIZE: Final = CHIP_SIZE
+
+#: Default layer of NASA Black Marble VNP46A4 files.
+VNP46A4_DEFAULT_LAYER: Final = "NearNadir_Composite_Snow_Free"
+
+#: Environment variable naming the folder of STAC extension schemas used when none is given, and its layout.
+SCHEMAS_ENV: Final = "DEVSCORE_STAC_SCHEMAS"
+SCHEMA_LAYOUT: Final = "<extension>/<version>/schema.json"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from publisher.nightlights.products import VNP46A4_DEFAULT_LAYER
+from publisher.constants import VNP46A4_DEFAULT_LAYER
 
 
 def _split(value: str | None) -> list[str] | None:

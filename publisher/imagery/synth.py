@@ -30,7 +30,8 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from publisher.atomic import AtomicStacIO
-from publisher.constants import FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR
+from publisher.constants import (FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR, MAX_SCENES_PER_YEAR,
+                                 SYNTH_DEFAULT_TILES)
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
@@ -41,11 +42,9 @@ from publisher.mpi import Communicator, map_gather, world
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
+DEFAULT_TILES = SYNTH_DEFAULT_TILES
 #: Default grid side: the real 10 m Sentinel-2 grid; smaller sizes keep the footprint with coarser pixels.
 DEFAULT_SIZE = MAX_SIZE = GRANULE_SIZE
-#: Scenes fall on the 12th of distinct months, so a granule-year has at most 12 (scene ids are unique).
-MAX_SCENES_PER_YEAR = 12
 COLLECTION = "sentinel-2-l2a"
 VISUAL_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 3, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from publisher.cli_types import finite
-from publisher.scoring.model import NATIVE_INPUT_SIZE
+from publisher.constants import NATIVE_INPUT_SIZE
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 

@@ -30,16 +30,18 @@ class ScoringError(DevscoreError):
 
 
 class _GrayChips(Dataset):
-    """The usable chips of one granule-year as (S, S) uint8 grayscale at the model's input side."""
+    """The chips ``picks`` of one granule-year as (S, S) uint8 grayscale at the model's input side, converted
+    one at a time from the loaded array (no copy of the usable chips: 360 MB less at the 10 m grid)."""
 
-    def __init__(self, chips: np.ndarray, input_size: int) -> None:
-        self.chips, self.input_size = chips, input_size
+    def __init__(self, chips: np.ndarray, picks: np.ndarray, input_size: int) -> None:
+        self.chips, self.picks, self.input_size = chips, picks, input_size
 
     def __len__(self) -> int:
-        return len(self.chips)
+        return len(self.picks)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return to_gray(torch.from_numpy(np.ascontiguousarray(self.chips[i : i + 1])), self.input_size)[0]
+        j = int(self.picks[i])
+        return to_gray(torch.from_numpy(np.ascontiguousarray(self.chips[j : j + 1])), self.input_size)[0]
 
 
 def default_workers() -> int:
@@ -63,7 +65,7 @@ def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batc
         log.warning("%s: every chip is flagged blank or cloud; nothing to score", chip_file.id)
         return frame
     cuda = device.type == "cuda"
-    loader = DataLoader(_GrayChips(np.asarray(chips.chips)[usable], model.input_size), batch_size=batch_size,
+    loader = DataLoader(_GrayChips(chips.chips, np.flatnonzero(usable), model.input_size), batch_size=batch_size,
                         num_workers=default_workers() if workers is None else workers, pin_memory=cuda)
     scores = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
