@@ -21,6 +21,7 @@ import morecantile
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from morecantile.defaults import TileMatrixSets
+from titiler.core.dependencies import ZoomsParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
@@ -44,7 +45,7 @@ from tiler_app.dependencies import (
 )
 from tiler_app.errors import install_error_handlers
 from tiler_app.http import CatalogFiles, HeadAsGet
-from tiler_app.limits import request_limits
+from tiler_app.limits import advertised_zooms, request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
@@ -128,6 +129,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
     confine_crs_parameters(app)
+    app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
     app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
