@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,15 @@ from publisher.scores import GranuleYear
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 #: Where a scene id points when the source is Planetary Computer's Sentinel-2 L2A collection.
 SOURCE_ITEM_URL = "https://planetarycomputer.microsoft.com/api/stac/v1/collections/sentinel-2-l2a/items/{}"
+#: How the clusters were ordered, by the ranker an item records (``devscore:ranker``).
+RANKED_BY = {"heuristic": "ranked by devscore's pixel-index heuristic (offline, no vision-language model)",
+             "vlm": "ranked by a vision-language model",
+             "file": "ordered by a partial order graph (POG) a person wrote"}
+#: Where the scenes came from, by the source an item records (``devscore:source``).
+SOURCES = {"synthetic": "synthetic Sentinel-2-like scenes (devscore synth)",
+           "planetary-computer": "Sentinel-2 L2A scenes from Planetary Computer",
+           "stac-api": "Sentinel-2 L2A scenes from a STAC API",
+           "local-catalog": "Sentinel-2 L2A scenes from a local STAC catalog"}
 COG_MEDIA_TYPE = pystac.MediaType.COG
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 #: The default render: every client that reads the render extension gets the method's heat map.
@@ -77,6 +87,35 @@ def _file_fields(asset: pystac.Asset, path: Path) -> None:
     file_ext.checksum = multihash_sha256(path)
 
 
+def ranked_by(rankers: Sequence[str | None]) -> str:
+    """Words for how the clusters behind some scores were ordered (their ``devscore:ranker`` values)."""
+    known = [RANKED_BY[r] for r in sorted({r for r in rankers if r in RANKED_BY})]
+    return " or ".join(known) if known else "ranked (the ranker was not recorded)"
+
+
+def lineage(ranker: str | None, source: str | None) -> str:
+    """``processing:lineage`` of a score item from what actually made it: its scenes and its ranker."""
+    return (f"{SOURCES.get(source or '', 'Sentinel-2 L2A visual scenes')} -> 32 x 32 chips -> ResNet-18 scores "
+            f"trained on a partial order of clusters {ranked_by([ranker])} -> painted 10 m grid")
+
+
+def record_source(item: pystac.Item, source: str, scene_url: str | None) -> None:
+    """Record where the item's scene came from (``devscore:source``, ``devscore:scene_id``), link the
+    scene only where it exists (``scene_url``, a template taking the scene id; None for a scene with no
+    address, as a synthetic one), and derive the lineage from the source and the item's ranker."""
+    scene = [link for link in item.links if link.rel == "derived_from" and (link.title or "").startswith("Source scene")]
+    for link in scene:
+        item.links.remove(link)
+    item.properties["devscore:source"] = source
+    if scene:
+        scene_id = scene[0].title.removeprefix("Source scene ")
+        item.properties["devscore:scene_id"] = scene_id
+        if scene_url:
+            item.add_link(pystac.Link(rel="derived_from", target=scene_url.format(scene_id),
+                                      media_type=pystac.MediaType.GEOJSON, title=scene[0].title))
+    item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"), source)
+
+
 def create_item(
     granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path
 ) -> pystac.Item:
@@ -95,8 +134,7 @@ def create_item(
                            "painted on the Sentinel-2 10 m grid.",
             "processing:software": {"devscore": __version__},
             "processing:level": "L3",
-            "processing:lineage": "Sentinel-2 L2A visual -> 32 x 32 chips -> ResNet-18 scores trained on a "
-                                  "VLM-ranked partial order of clusters -> painted 10 m grid",
+            "processing:lineage": lineage(None, None),
         },
         collection=COLLECTION_ID,
     )
