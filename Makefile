@@ -57,7 +57,7 @@ test-fast: setup $(VALIDATOR_STAMP) web
 bench: setup
 	$(BIN)/python -m bench.run --out bench/RESULTS.md
 
-serve: setup
+serve: setup $(NODE_STAMP)
 	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)
 
 clean:

@@ -53,8 +53,13 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
 
     import uvicorn
 
+    from tiler_app.page import WebAssetsMissing, check_web_assets
     from tiler_app.security import process_environment
 
+    try:
+        check_web_assets()
+    except WebAssetsMissing as exc:
+        raise click.ClickException(str(exc)) from None
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base):
         click.echo(line)
@@ -67,4 +72,6 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with tempfile.TemporaryDirectory(prefix="devscore-tiles-") as cache_dir:
         os.environ["DEVSCORE_TILE_CACHE_DIR"] = cache_dir
-        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        # access lines (uvicorn.access at info); uvicorn's own debug only when devscore logs debug
+        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers,
+                    log_level="debug" if logging.getLogger("tiler_app").getEffectiveLevel() <= logging.DEBUG else "info")
