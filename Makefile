@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 VALIDATOR_STAMP := .venv-validator/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+QGIS := /usr/lib/python3/dist-packages/qgis/core/__init__.py
 STAC_BROWSER := .cache/stac-browser/dist/index.html
 
 .PHONY: setup web demo test test-fast bench serve clean
@@ -27,6 +28,11 @@ $(NODE_STAMP): package.json package-lock.json
 # Debian's Chromium for the headless browser tests (playwright's own browser download is blocked).
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+# Debian's QGIS 3.22 (PyQGIS under /usr/bin/python3) and GDAL's tools for the client tests (tests/test_qgis.py,
+# ogrinfo on the chips); about a minute the first time.
+$(QGIS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers gdal-bin
 
 $(STAC_BROWSER): $(NODE_STAMP)
 	bash scripts/build_stac_browser.sh
@@ -48,10 +54,10 @@ $(STAMP): pyproject.toml
 demo: setup $(NODE_STAMP)
 	$(BIN)/python -m devscore.demo --out $(DEMO_DIR) --host $(HOST) --port $(PORT)
 
-test: setup $(VALIDATOR_STAMP) web
+test: setup $(VALIDATOR_STAMP) web $(QGIS)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-test-fast: setup $(VALIDATOR_STAMP) web
+test-fast: setup $(VALIDATOR_STAMP) web $(QGIS)
 	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
