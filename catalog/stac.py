@@ -13,6 +13,7 @@ from pystac.extensions.render import Render, RenderExtension
 from publisher import __version__
 from publisher.constants import (
     CHIPS_ASSET,
+    CHIPS_FLATGEOBUF_ASSET,
     COLLECTION_ID,
     COLLECTION_TITLE,
     LICENSE,
@@ -21,7 +22,15 @@ from publisher.constants import (
     SCORE_NODATA,
     THUMBNAIL_ASSET,
 )
-from publisher.stac import COG_MEDIA_TYPE, DEFAULT_RENDER, PARQUET_MEDIA_TYPE, PROCESSING_SCHEMA, SOURCES, ranked_by
+from publisher.stac import (
+    COG_MEDIA_TYPE,
+    DEFAULT_RENDER,
+    FLATGEOBUF_MEDIA_TYPE,
+    PARQUET_MEDIA_TYPE,
+    PROCESSING_SCHEMA,
+    SOURCES,
+    ranked_by,
+)
 
 DESCRIPTION = (
     "Economic-development scores in [0, 1] (0 least, 1 most developed) for Sentinel-2 granule-years "
@@ -62,6 +71,9 @@ def _item_assets() -> dict[str, ItemAssetDefinition]:
                                                     description=None),
         CHIPS_ASSET: ItemAssetDefinition.create(title="Chip scores (GeoParquet)", media_type=PARQUET_MEDIA_TYPE,
                                                 roles=["data"], description="One polygon per chip"),
+        CHIPS_FLATGEOBUF_ASSET: ItemAssetDefinition.create(
+            title="Chip scores (FlatGeobuf, for QGIS and GDAL without Parquet)", media_type=FLATGEOBUF_MEDIA_TYPE,
+            roles=["data"], description="One polygon per chip: the GeoParquet table's rows and columns"),
     }
 
 

@@ -37,3 +37,5 @@ LICENSE: Final = "CC-BY-4.0"
 SCORE_ASSET: Final = "score"
 THUMBNAIL_ASSET: Final = "thumbnail"
 CHIPS_ASSET: Final = "chips"
+#: The same chips table as FlatGeobuf, for GIS without a Parquet driver (QGIS 3.22 / GDAL 3.6 of Debian 12).
+CHIPS_FLATGEOBUF_ASSET: Final = "chips_flatgeobuf"

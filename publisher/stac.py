@@ -8,6 +8,7 @@ from typing import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pystac
 from pystac.extensions.file import FileExtension
 from pystac.extensions.grid import GridExtension
@@ -21,6 +22,7 @@ from publisher import __version__
 from publisher.constants import (
     CHIP_SIZE,
     CHIPS_ASSET,
+    CHIPS_FLATGEOBUF_ASSET,
     COLLECTION_ID,
     COLORMAP,
     GRANULE_SIZE,
@@ -49,6 +51,12 @@ SOURCES = {"synthetic": "synthetic Sentinel-2-like scenes (devscore synth)",
            "local-catalog": "Sentinel-2 L2A scenes from a local STAC catalog"}
 COG_MEDIA_TYPE = pystac.MediaType.COG
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+FLATGEOBUF_MEDIA_TYPE = "application/vnd.flatgeobuf"
+TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
+#: What the chips tables' columns mean (``table:columns``; the columns themselves are read from the file).
+CHIP_COLUMNS = {"tile": "MGRS tile", "year": "calendar year", "row": "chip row, 0 the northern",
+                "col": "chip column, 0 the western", "score": "development score in [0, 1], NaN where unscored",
+                "scored": "whether the chip has a score", "geometry": "chip outline, WGS84"}
 #: The default render: every client that reads the render extension gets the method's heat map.
 DEFAULT_RENDER = {
     "title": "Development score",
@@ -116,10 +124,23 @@ def record_source(item: pystac.Item, source: str, scene_url: str | None) -> None
     item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"), source)
 
 
+def _table_fields(asset: pystac.Asset, parquet_path: Path) -> None:
+    """Table extension fields of a chips asset: its columns (read from the GeoParquet, which both
+    formats share) and its row count."""
+    schema = pq.read_schema(parquet_path)
+    asset.extra_fields["table:columns"] = [
+        {"name": name, "type": str(schema.field(name).type) if name != "geometry" else "geometry",
+         "description": CHIP_COLUMNS.get(name, "")} for name in schema.names]
+    asset.extra_fields["table:primary_geometry"] = "geometry"
+    asset.extra_fields["table:row_count"] = pq.read_metadata(parquet_path).num_rows
+
+
 def create_item(
-    granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path
+    granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path,
+    chips_flatgeobuf_path: Path | None = None,
 ) -> pystac.Item:
-    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets."""
+    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets (GeoParquet, and the
+    same table as FlatGeobuf when given)."""
     year = granule.year
     item = pystac.Item(
         id=granule.id,
@@ -176,6 +197,16 @@ def create_item(
                          roles=["data"])
     item.add_asset(CHIPS_ASSET, chips)
     _file_fields(chips, chips_path)
+    _table_fields(chips, chips_path)
+    if chips_flatgeobuf_path is not None:
+        flatgeobuf = pystac.Asset(href=str(chips_flatgeobuf_path), media_type=FLATGEOBUF_MEDIA_TYPE,
+                                  title="Chip scores (FlatGeobuf, for QGIS and GDAL without Parquet)",
+                                  description="The chips table of the GeoParquet asset: same rows, same columns.",
+                                  roles=["data"])
+        item.add_asset(CHIPS_FLATGEOBUF_ASSET, flatgeobuf)
+        _file_fields(flatgeobuf, chips_flatgeobuf_path)
+        _table_fields(flatgeobuf, chips_path)
+    item.stac_extensions.append(TABLE_SCHEMA)
 
     RenderExtension.ext(item, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER)})
     if granule.scene_id:

@@ -11,6 +11,7 @@ import pytest
 
 from catalog.stac import create_collection
 from devscore.run import scene_source
+from publisher.chips_table import write_chips_tables
 from publisher.grid import TileGrid
 from publisher.scores import GranuleYear
 from publisher.stac import SOURCE_ITEM_URL, create_item, record_source
@@ -21,11 +22,12 @@ SCENE = "S2A_MSIL2A_20230912T033541_R061_T48RVU_20230912T090813"
 @pytest.fixture
 def item(tmp_path):
     scores = np.random.default_rng(0).random((32, 32), dtype=np.float32)
-    for name in ("s.tif", "t.png", "c.parquet"):
+    for name in ("s.tif", "t.png"):
         (tmp_path / name).write_bytes(b"x")
     granule = GranuleYear("48RVU", 2023, dt.datetime(2023, 9, 12, tzinfo=dt.timezone.utc), SCENE, scores)
-    return create_item(granule, TileGrid.from_tile_id("48RVU"), tmp_path / "s.tif", tmp_path / "t.png",
-                       tmp_path / "c.parquet")
+    grid = TileGrid.from_tile_id("48RVU")
+    chips = write_chips_tables(granule, grid, tmp_path / "c.parquet", tmp_path / "c.fgb")
+    return create_item(granule, grid, tmp_path / "s.tif", tmp_path / "t.png", *chips)
 
 
 def _scene_links(item) -> list[str]:
