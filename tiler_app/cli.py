@@ -20,10 +20,11 @@ def layer_urls(catalog_dir: Path, base_url: str) -> list[str]:
              f"Static catalog (STAC Browser): {base_url}/catalog/catalog.json",
              f"API docs:                      {base_url}/docs"]
     for layer in year_layers(StaticCatalog(catalog_dir), base_url):
-        lines += [f"{layer['collection']} {layer['year']}:",
+        lines += [f"{layer['collection']} {layer['year']}: {layer['title']}",
                   f"  XYZ (QGIS, 256 px): {layer['xyz']}",
                   f"  TileJSON:           {layer['tilejson']}",
-                  f"  WMTS:               {layer['wmts']}"]
+                  f"  WMTS:               {layer['wmts']} (layer {layer['wmts_layer']})",
+                  f"  Legend:             {layer['legend']}"]
     return lines
 
 

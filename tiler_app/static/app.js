@@ -8,8 +8,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   const info = document.getElementById("info");
   const opacity = document.getElementById("opacity");
 
-  document.getElementById("ramp").style.background =
-    "linear-gradient(to right, " + config.legend.map((s) => `${s.color} ${s.value * 100}%`).join(", ") + ")";
+  const legend = document.getElementById("legend-img");
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#e8e8e4" } }] };
   if (config.basemap_url) {
@@ -29,9 +28,13 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
     option.textContent = `${layer.collection} ${layer.year} (${layer.items.length} granules)`;
     select.appendChild(option);
   });
-  if (layers.length) select.value = layers.length - 1;
+  // the latest score year first (night-light layers come after the score layers)
+  const scores = layers.map((l, i) => [l, i]).filter(([l]) => l.collection === "devscore-scores");
+  if (layers.length) select.value = scores.length ? scores[scores.length - 1][1] : layers.length - 1;
 
   async function show(layer) {
+    legend.src = layer.legend;
+    legend.alt = `legend: ${layer.title}`;
     const tilejson = await (await fetch(layer.tilejson)).json();
     if (map.getLayer("scores")) map.removeLayer("scores");
     if (map.getSource("scores")) map.removeSource("scores");
@@ -45,11 +48,12 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   async function query(lngLat) {
     const layer = layers[select.value];
     if (!layer) return;
-    const url = `/collections/${layer.collection}/years/${layer.year}/point/${lngLat.lng.toFixed(5)},${lngLat.lat.toFixed(5)}`;
+    const url = layer.point.replace("{lon}", lngLat.lng.toFixed(5)).replace("{lat}", lngLat.lat.toFixed(5));
+    const what = layer.collection === "devscore-scores" ? "score" : "radiance (nW/cm2/sr)";
     const response = await fetch(url);
-    if (!response.ok || response.status === 204) { info.textContent = "No score here."; return; }
-    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined);
-    info.textContent = hit ? `score ${hit.values[0].toFixed(3)} · ${hit.name.split("/")[1]}` : "No score here (no chip).";
+    if (!response.ok || response.status === 204) { info.textContent = `No ${what} here.`; return; }
+    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999);
+    info.textContent = hit ? `${what} ${hit.values[0].toFixed(3)} · ${hit.name.split("/").pop()}` : `No ${what} here.`;
   }
 
   map.on("load", () => {
