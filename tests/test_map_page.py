@@ -58,4 +58,4 @@ def test_readme_picture_of_the_demo():
     png = ROOT / "docs" / "img" / "map-page.png"
     summary = shoot(f"{os.environ['DEVSCORE_DEMO_URL'].rstrip('/')}/", png, wait_for="devscore-scores")
     assert summary["tiles"]["loaded"] > 0 and summary["tiles"]["errors"] == [] and colours(png) > 50
-    Image.open(png).convert("RGB").quantize(colors=128).save(png, optimize=True)
+    Image.open(png).convert("RGB").quantize(colors=256).save(png, optimize=True)
