@@ -1,8 +1,7 @@
 """A catalog shaped like the demo's, built in seconds: score items of two granules (2023) linked to a
 model item in ``devscore-models`` (an untrained ResNet-18 checkpoint: the links, not the weights, are
-under test), night lights ingested and compared (items, report), all served by a real `devscore serve`.
-
-Import the fixture into a test module: ``from tests.demo_like import demo_served  # noqa: F401``.
+under test), night lights ingested and compared (items, report). The session fixture ``demo_served``
+(tests/conftest.py) serves it with a real `devscore serve`.
 """
 
 from __future__ import annotations
@@ -10,10 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from pathlib import Path
-
-import pytest
-
-from tests.conftest import serve_catalog
 
 TILES, YEAR = ("48RVU", "48RUU"), 2023
 
@@ -55,12 +50,3 @@ def build_demo_like(folder: Path) -> Path:
            YEAR, catalog)
     compare_catalog(catalog)
     return catalog
-
-
-@pytest.fixture(scope="session")
-def demo_served(tmp_path_factory) -> tuple[str, Path]:
-    """(base URL, catalog folder) of the demo-like catalog served on 127.0.0.1."""
-    tmp = tmp_path_factory.mktemp("demo-like")
-    catalog = build_demo_like(tmp)
-    with serve_catalog(catalog, tmp / "serve.log") as base:
-        yield base, catalog

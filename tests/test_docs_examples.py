@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo_like import demo_served  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.demo_like import demo_served  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize("collection", ["devscore-scores", "viirs-nightlights"])

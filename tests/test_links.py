@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from catalog.linkcheck import check_links
-from tests.demo_like import demo_served  # noqa: F401  (fixture)
 
 DEVSCORE = Path(sys.executable).parent / "devscore"
 

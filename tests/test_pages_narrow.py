@@ -8,7 +8,6 @@ import os
 import numpy as np
 from PIL import Image
 
-from tests.demo_like import demo_served  # noqa: F401  (fixture)
 from tests.test_map_page import needs_browser, shoot
 
 

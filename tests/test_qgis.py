@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from publisher.grid import TileGrid
-from tests.demo_like import TILES, demo_served  # noqa: F401  (fixture)
+from tests.demo_like import TILES
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 RENDER = Path(__file__).resolve().parent / "qgis" / "render.py"
