@@ -44,6 +44,7 @@ class tqdm(_tqdm):  # noqa: N801  (tqdm's own name, so call sites read as tqdm's
     def close(self) -> None:
         if self._quiet and self._log_at_close:
             self._log_at_close = False
-            log.info("%s: %g %s%s in %.1f s", self._label, self._count, self._unit, "" if self._count == 1 else "s",
+            label = (getattr(self, "desc", "") or "").removesuffix(": ") or self._label  # set_description renames
+            log.info("%s: %g %s%s in %.1f s", label, self._count, self._unit, "" if self._count == 1 else "s",
                      time.perf_counter() - self._started)
         super().close()
