@@ -16,6 +16,7 @@ COMMA := ,
 VALIDATOR_STAMP := .venv-validator/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+QGIS := /usr/lib/python3/dist-packages/qgis/core/__init__.py
 STAC_BROWSER := .cache/stac-browser/dist/index.html
 
 .PHONY: setup lock web demo test test-fast bench gpu-check serve clean
@@ -30,6 +31,11 @@ $(NODE_STAMP): package.json package-lock.json
 # Debian's Chromium for the headless browser tests (playwright's own browser download is blocked).
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+# Debian's QGIS 3.22 (PyQGIS under /usr/bin/python3) and GDAL's tools for the client tests (tests/test_qgis.py,
+# ogrinfo on the chips); about a minute the first time.
+$(QGIS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers gdal-bin
 
 $(STAC_BROWSER): $(NODE_STAMP)
 	bash scripts/build_stac_browser.sh
@@ -62,10 +68,10 @@ lock:
 demo: setup $(NODE_STAMP)
 	$(BIN)/python -m devscore.demo --out $(DEMO_DIR) --host $(HOST) --port $(PORT)
 
-test: setup $(VALIDATOR_STAMP) web
+test: setup $(VALIDATOR_STAMP) web $(QGIS)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
-test-fast: setup $(VALIDATOR_STAMP) web
+test-fast: setup $(VALIDATOR_STAMP) web $(QGIS)
 	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
@@ -74,7 +80,7 @@ bench: setup
 gpu-check: setup
 	$(BIN)/python -m bench.gpu_check --out bench/GPU.md
 
-serve: setup
+serve: setup $(NODE_STAMP)
 	$(BIN)/devscore serve --catalog $(DEMO_DIR)/catalog --host $(HOST) --port $(PORT)
 
 clean:

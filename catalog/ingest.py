@@ -19,7 +19,7 @@ from typing import Callable
 
 import pystac
 
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from catalog.nightlights.carry import publish_scores
 from catalog.store import PublishResult, StagedItem, catalog_lock, open_catalog, staging_area

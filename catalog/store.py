@@ -247,3 +247,4 @@ def refresh_collection(collection: pystac.Collection, items: Sequence[pystac.Ite
     fresh = factory(items)
     collection.extent = fresh.extent
     collection.summaries = fresh.summaries
+    collection.description = fresh.description  # says how the items it now holds were made

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from dataclasses import dataclass
 
 import click
 
+from devscore.logs import LEVELS, configure_logging
 from publisher import __version__
 from publisher.errors import DevscoreError, Interrupted
 
@@ -64,17 +64,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="devscore")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="More log output (-v: info, the default; -vv: debug).")
+@click.option("--log-level", type=click.Choice(LEVELS), default=None,
+              help="devscore's messages from this level; libraries log warnings only, unless debug.  [default: info]")
+def cli(verbose: int, log_level: str | None) -> None:
     """Publish economic-development score layers from Sentinel-2 imagery.
 
     Chip scores of Sentinel-2 granule-years become Cloud-Optimized GeoTIFFs and STAC Items in a
     static catalog, which `devscore serve` publishes as XYZ/WMTS tiles and a STAC API.
     """
-    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # libraries now imported after this (command modules load them lazily) log start-up chatter at INFO
-    logging.getLogger("numexpr").setLevel(max(level, logging.WARNING))
+    configure_logging(log_level or ("debug" if verbose >= 2 else "info"))
 
 
 #: How to go on after Ctrl-C, per command; every writer lands its files by rename, so nothing half-written

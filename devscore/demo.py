@@ -15,6 +15,7 @@ import logging
 import time
 from pathlib import Path
 
+from devscore.logs import configure_logging
 from devscore.run import run_all
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
@@ -75,7 +76,14 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"a smoke run: grid {QUICK_SIZE} and a token training (scores are not meaningful)")
     args = parser.parse_args(argv)
     size, train = (QUICK_SIZE, QUICK_TRAIN) if args.quick else (args.size, DEMO_TRAIN)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging("info")
+    if not args.no_serve:  # before minutes of work: the map page would stay grey without MapLibre
+        from tiler_app.page import WebAssetsMissing, check_web_assets
+
+        try:
+            check_web_assets()
+        except WebAssetsMissing as exc:
+            raise SystemExit(f"Error: {exc}") from None
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

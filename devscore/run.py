@@ -7,6 +7,7 @@ the truth or night lights are known, measure the result. A re-run skips what did
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,25 @@ def default_truth(search: dict) -> Path | None:
     return truth.parent if truth.is_dir() else None
 
 
+def scene_source(search: dict) -> tuple[str, str | None]:
+    """(``devscore:source``, URL template of a scene item or None) of a run's scene search: a `devscore
+    synth` catalog is synthetic (its scenes have no address to link), Planetary Computer and other STAC
+    APIs serve their scene items."""
+    from publisher.imagery.acquire import PLANETARY_COMPUTER
+    from publisher.stac import SOURCE_ITEM_URL
+
+    source = search.get("source_catalog")
+    if source is not None:
+        scene = next(Path(source).glob("*/*/*.json"), None)  # one scene item says what the catalog holds
+        synthetic = scene is not None and json.loads(scene.read_text(encoding="utf-8")).get(
+            "properties", {}).get("devscore:synthetic") is True
+        return ("synthetic" if synthetic else "local-catalog"), None
+    api = (search.get("stac_api") or PLANETARY_COMPUTER).rstrip("/")
+    if api == PLANETARY_COMPUTER:
+        return "planetary-computer", SOURCE_ITEM_URL
+    return "stac-api", f"{api}/collections/sentinel-2-l2a/items/{{}}"
+
+
 def nightlights_for_year(files: list[Path], year: int) -> list[Path]:
     """The night-light files of ``year``: those whose name carries it (VNL ``_2023_``, VNP46A4 ``A2023``,
     synthetic ``viirs_2023``), or every file when none names a year."""
@@ -126,6 +146,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.scoring.stac import create_model_item, score_provenance
     from publisher.pipeline import StageRun, StagesResult, run_stages
     from publisher.runstate import RunState, file_sha256, stage_key
+    from publisher.stac import record_source
 
     catalog_dir = catalog_dir.resolve()
     result: StagesResult = run_stages(config, comm, announce=announce)
@@ -138,11 +159,13 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
         model_item = comm.bcast(model_item)
         provenance = comm.bcast(score_provenance(result.checkpoint) if comm.is_root else None)
+        source = scene_source(config.search)
 
         def decorate(item: pystac.Item) -> None:
             item.add_link(pystac.Link("derived_from", model_item_href(model_item), media_type=pystac.MediaType.GEOJSON,
                                       title="Scoring model (devscore-models)"))
             item.properties.update(provenance)
+            record_source(item, *source)
 
         publish_table(result.scores, catalog_dir, device=config.device, comm=comm, progress=config.progress,
                       decorate=decorate)

@@ -63,3 +63,6 @@ VNP46A4_DEFAULT_LAYER: Final = "NearNadir_Composite_Snow_Free"
 #: Environment variable naming the folder of STAC extension schemas used when none is given, and its layout.
 SCHEMAS_ENV: Final = "DEVSCORE_STAC_SCHEMAS"
 SCHEMA_LAYOUT: Final = "<extension>/<version>/schema.json"
+
+#: The same chips table as FlatGeobuf, for GIS without a Parquet driver (QGIS 3.22 / GDAL 3.6 of Debian 12).
+CHIPS_FLATGEOBUF_ASSET: Final = "chips_flatgeobuf"

@@ -96,4 +96,15 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
         yield base, tmp / "catalog"
 
 
+@pytest.fixture(scope="session")
+def demo_served(tmp_path_factory) -> tuple[str, Path]:
+    """(base URL, catalog folder) of a demo-like catalog (scores, model, night lights and their report;
+    tests/demo_like.py) served by `devscore serve` on 127.0.0.1, once per session."""
+    from tests.demo_like import build_demo_like
+
+    tmp = tmp_path_factory.mktemp("demo-like")
+    catalog = build_demo_like(tmp)
+    with serve_catalog(catalog, tmp / "serve.log") as base:
+        yield base, catalog
+
 from tests.pgstac_db import pgstac_dsn, pgstac_server  # noqa: E402,F401  (PostgreSQL/pgstac for the pgstac tests)

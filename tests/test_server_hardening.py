@@ -146,7 +146,7 @@ OVER_LIMITS = [
     (f"{TILE}?tilesize=65536", str(limits.MAX_TILESIZE)),
     (f"{TILE}?buffer=5000", str(limits.MAX_TILE_BUFFER)),
     (f"{ITEM}/tiles/WebMercatorQuad/{limits.MAX_ZOOM['WebMercatorQuad'] + 1}/0/0.png", "max zoom"),
-    (f"{YEAR}/tiles/WebMercatorQuad/22/0/0.png", "max zoom"),
+    (f"{YEAR}/tiles/WebMercatorQuad/{limits.MAX_ZOOM['WebMercatorQuad'] + 1}/0/0.png", "max zoom"),
     (f"{ITEM}/tiles/WGS1984Quad/{limits.MAX_ZOOM['WGS1984Quad'] + 1}/0/0.png", "max zoom"),
     (f"{ITEM}/WebMercatorQuad/tilejson.json?maxzoom=30", "max zoom"),
     (f"{ITEM}/WMTSCapabilities.xml?zooms=WebMercatorQuad::0,30", "max zoom"),

@@ -24,10 +24,11 @@ def layer_urls(catalog_dir: Path | None, base_url: str, pgstac: str | None = Non
     if pgstac is not None:
         catalog.close()
     for layer in layers:
-        lines += [f"{layer['collection']} {layer['year']}:",
+        lines += [f"{layer['collection']} {layer['year']}: {layer['title']}",
                   f"  XYZ (QGIS, 256 px): {layer['xyz']}",
                   f"  TileJSON:           {layer['tilejson']}",
-                  f"  WMTS:               {layer['wmts']}"]
+                  f"  WMTS:               {layer['wmts']} (layer {layer['wmts_layer']})",
+                  f"  Legend:             {layer['legend']}"]
     return lines
 
 
@@ -69,10 +70,15 @@ def serve(catalog_dir: Path | None, pgstac: str | None, host: str, port: int, ba
 
     import uvicorn
 
+    from tiler_app.page import WebAssetsMissing, check_web_assets
     from tiler_app.security import process_environment
 
     if (catalog_dir is None) == (pgstac is None):
         raise click.UsageError("give --catalog DIR or --pgstac DSN (one of them)")
+    try:
+        check_web_assets()
+    except WebAssetsMissing as exc:
+        raise click.ClickException(str(exc)) from None
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base, pgstac):
         click.echo(line)
@@ -93,4 +99,6 @@ def serve(catalog_dir: Path | None, pgstac: str | None, host: str, port: int, ba
         else:
             cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="devscore-tiles-"))
         os.environ["DEVSCORE_TILE_CACHE_DIR"] = cache_dir
-        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        # access lines (uvicorn.access at info); uvicorn's own debug only when devscore logs debug
+        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers,
+                    log_level="debug" if logging.getLogger("tiler_app").getEffectiveLevel() <= logging.DEBUG else "info")

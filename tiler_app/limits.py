@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 from shapely.geometry import shape
+from titiler.core.dependencies import ZoomsParams, ZoomsStr
 
 from publisher.errors import DevscoreError
-from tiler_app.mosaic import MAXZOOM
 
 #: Largest ``tilesize`` (TileJSON templates ask for 512; 1024 is a HiDPI 512).
 MAX_TILESIZE = 1024
@@ -45,9 +45,12 @@ MAX_FEATURES = 16
 GDAL_CACHE_MB = 128
 #: glibc malloc arenas per server process (``MALLOC_ARENA_MAX``).
 MALLOC_ARENAS = 2
-#: Deepest zoom per tile grid: the layers' max zoom (WebMercatorQuad z14 is ~10 m pixels, the granules'
-#: resolution; WGS1984Quad reaches ~10 m one level earlier).
-MAX_ZOOM = {"WebMercatorQuad": MAXZOOM, "WGS1984Quad": MAXZOOM - 1}
+#: Deepest zoom served (over-zoom). The data's native zoom is tiler_app.mosaic.MAXZOOM (WebMercatorQuad z14 is ~10 m
+#: pixels); a deeper tile reads the few source pixels under it and upsamples them, so it costs no more
+#: than a native one (a score chip is 3.4 km: a z22 tile is one colour). z22 is ~4 cm pixels, deeper
+#: than any GIS view (QGIS at 1:500 asks for z20). WGS1984Quad reaches each resolution one level earlier.
+OVERZOOM_MAX = 22
+MAX_ZOOM = {"WebMercatorQuad": OVERZOOM_MAX, "WGS1984Quad": OVERZOOM_MAX - 1}
 
 _TERM = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?|\.\d+")
 
@@ -86,15 +89,15 @@ def check_expression(expression: str) -> None:
 def request_limits(request: Request) -> None:
     """Router dependency: the caps on tile size, zoom, buffers, image sizes, statistics and expressions."""
     tms = request.path_params.get("tileMatrixSetId")
-    top = MAX_ZOOM.get(tms, MAXZOOM) if isinstance(tms, str) else MAXZOOM
-    why = f" (the layers' max zoom in {tms or 'WebMercatorQuad'} is {top})"
+    top = MAX_ZOOM.get(tms, OVERZOOM_MAX) if isinstance(tms, str) else OVERZOOM_MAX
+    why = f" (the max zoom served in {tms or 'WebMercatorQuad'} is {top}: OVERZOOM_MAX)"
     for name in ("z", "minzoom", "maxzoom"):
         _within(request, name, 0, top, why)
     for zooms in request.query_params.getlist("zooms"):  # WMTS: tileMatrixSetId::minzoom,maxzoom
         grid, _, span = zooms.partition("::")
         limit = MAX_ZOOM.get(grid, min(MAX_ZOOM.values()))
         if any(not part.isdigit() or int(part) > limit for part in span.split(",") if part):
-            raise DevscoreError(f"zooms must be within 0..{limit}, the layers' max zoom in {grid[:30] or 'that grid'}")
+            raise DevscoreError(f"zooms must be within 0..{limit}, the max zoom served in {grid[:30] or 'that grid'}")
     _within(request, "tilesize", 1, MAX_TILESIZE, " (MAX_TILESIZE)")
     for name in ("buffer", "padding"):
         _within(request, name, 0, MAX_TILE_BUFFER, " (MAX_TILE_BUFFER)")
@@ -112,6 +115,15 @@ def request_limits(request: Request) -> None:
         if len(request.query_params.getlist(name)) > MAX_STATISTICS_VALUES:
             raise DevscoreError(f"more than {MAX_STATISTICS_VALUES} values of {name}")
     _within(request, "p", 0, 100, " (percentiles)")
+
+
+def advertised_zooms(zooms: Annotated[list[ZoomsStr] | None, Query(description="tileMatrixSetId::minzoom,maxzoom")]
+                     = None) -> dict[str, tuple[int, int]]:
+    """The zoom range WMTS capabilities list per grid (replaces TiTiler's ZoomsParams): the one
+    requested with ``zooms``, else 0 to MAX_ZOOM, every level of which answers. Without it TiTiler
+    lists the data's native range for items (QGIS zoomed past it draws nothing) and 0..24 for mosaics."""
+    asked = ZoomsParams(zooms)
+    return {tms: asked.get(tms) or asked.get("*") or (0, top) for tms, top in MAX_ZOOM.items()}
 
 
 def implied_pixels(bounds: tuple[float, float, float, float], bounds_crs: CRS, item: dict[str, Any]) -> float:

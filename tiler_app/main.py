@@ -21,6 +21,7 @@ import morecantile
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from morecantile.defaults import TileMatrixSets
+from titiler.core.dependencies import ZoomsParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
@@ -30,7 +31,6 @@ from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
-from publisher.constants import COLLECTION_ID
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -45,8 +45,10 @@ from tiler_app.dependencies import (
 from tiler_app.errors import install_error_handlers
 from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet
-from tiler_app.limits import request_limits
-from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
+from tiler_app.legend import WMTSLegends
+from tiler_app.legend import router as legend_router
+from tiler_app.limits import advertised_zooms, request_limits
+from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer_title, layer_urls, wmts_layer, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
@@ -67,12 +69,15 @@ YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
 
 
 def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
-    """Every year layer of the score collection with its items and URLs (night lights have their own,
-    under /nightlights; models have none)."""
+    """Every year layer of the scores and the night lights with its items, title, URLs, point-query route
+    and legend (models have none)."""
+    present = catalog.collection_ids()
     return [
-        {"collection": COLLECTION_ID, "year": year, "items": [r.id for r in catalog.items_for_year(COLLECTION_ID, year)],
-         **layer_urls(year_root(origin, COLLECTION_ID, year))}
-        for year in catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids()
+        {"collection": cid, "year": year, "items": [r.id for r in catalog.items_for_year(cid, year)],
+         "title": layer_title(cid, str(year)), "legend": f"{origin}/legend.png?collection={cid}",
+         "point": f"{year_root(origin, cid, year)}/point/{{lon}},{{lat}}", "wmts_layer": wmts_layer(cid, year),
+         **layer_urls(year_root(origin, cid, year))}
+        for cid in LAYER_KINDS if cid in present for year in catalog.years(cid)
     ]
 
 
@@ -154,6 +159,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
     confine_crs_parameters(app)
+    app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
     if catalog.root is not None:  # pgstac items name their asset files themselves
         app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
@@ -166,12 +172,14 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     ))
     if store is not None:  # inside CORS, so every response gets the CORS headers of its own request
         app.add_middleware(TileCache, version=catalog.version, store=store)
+    app.add_middleware(WMTSLegends)  # outside the cache: the legend URL names the request's own host
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
 
     mount_page(app)
+    app.include_router(legend_router)
     mount_nightlights(app, catalog)
     mount_zonal(app)
     mount_change(app, catalog)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 import attr
-from cogeo_mosaic.backends.base import MosaicJSONBackend
-from cogeo_mosaic.mosaic import MosaicJSON
+
+_ROOT_LEVEL = logging.getLogger().level
+from cogeo_mosaic.backends.base import MosaicJSONBackend  # noqa: E402
+from cogeo_mosaic.mosaic import MosaicJSON  # noqa: E402
+
+logging.getLogger().setLevel(_ROOT_LEVEL)  # cogeo_mosaic.utils sets the root logger to INFO when imported
 
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET

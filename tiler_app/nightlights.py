@@ -192,11 +192,16 @@ def correlation(request: Request, item: Annotated[str | None, Query(max_length=2
 @router.get("/layers")
 def layers(request: Request, item: Annotated[str | None, Query(max_length=200)] = None,
            year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> dict:
-    """Tile URLs of the scores and the night lights of a year or a granule-year, their bounds and the
-    correlation URL: what the compare page shows."""
+    """Tile URLs of the scores and the night lights of a year or a granule-year (neither: the latest
+    year with night lights), their bounds and the correlation URL: what the compare page shows."""
     catalog = request.app.state.catalog
-    if (item is None) == (year is None):
-        raise DevscoreError("give item=ID or year=YYYY")
+    if item is not None and year is not None:
+        raise DevscoreError("give item=ID or year=YYYY, not both")
+    if item is None and year is None:
+        years = catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids() else []
+        if not years:
+            raise NotFoundError("the catalog has no night lights yet (devscore viirs ingest)")
+        year = years[-1]
     tiles = "tiles/WebMercatorQuad/{z}/{x}/{y}.png"
     if item:
         records, scored = [catalog.item(COLLECTION_ID, item)], [catalog.item(SCORE_COLLECTION_ID, item)]

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 import pystac
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, link_report
 from catalog.reader import StaticCatalog

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 import pystac
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from catalog.nightlights.compare import compared, recompare, refresh_report
 from catalog.nightlights.store import VIIRS_PROPERTY, install_items, item_file, nightlights_link, set_links, update_score_item

@@ -27,7 +27,7 @@ from pystac.extensions.mgrs import MgrsExtension
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.windows import Window
 from scipy import ndimage
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.atomic import AtomicStacIO
 from publisher.constants import (FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR, MAX_SCENES_PER_YEAR,

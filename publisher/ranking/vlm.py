@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import openai
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.errors import DevscoreError
 from publisher.ranking.cache import AnswerCache, cache_key

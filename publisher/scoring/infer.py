@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.atomic import atomic_path
 from publisher.errors import DevscoreError

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text

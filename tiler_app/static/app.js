@@ -1,35 +1,27 @@
-// devscore map page: one raster layer per collection-year mosaic and per year pair of change (a year slider
-// steps through them), legend, opacity, score or change under the cursor.
+// devscore map page: one raster layer per collection-year mosaic (scores, night lights) and per year pair
+// of change (a slider steps through them), legend, opacity, the value under the cursor, the zone on click.
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 
 (async function () {
   const config = await (await fetch("/config.json")).json();
   const years = (await (await fetch("/layers")).json()).layers;
   const change = await (await fetch("/change/layers")).json();
-  // one entry per score year, then one per year pair of change (change mode: diverging legend centred on 0)
+  const WHAT = { "devscore-scores": "score", "viirs-nightlights": "radiance (nW/cm2/sr)", "devscore-change": "change" };
+  // one entry per collection-year, then one per year pair of change (diverging legend centred on 0)
   const layers = [
-    ...years.map((l) => ({ ...l, key: `${l.collection}-${l.year}`, kind: "score",
-                           label: `${l.collection} ${l.year} (${l.items.length} granules)`,
-                           point: `/collections/${l.collection}/years/${l.year}/point/` })),
-    ...change.pairs.map((p) => ({ key: `change-${p.pair}`, kind: "change", xyz: p.tiles, items: p.items,
-                                  label: `change ${p.pair} (${p.items.length} granules)`,
+    ...years.map((l) => ({ ...l, key: `${l.collection}-${l.year}`,
+                           label: `${l.collection} ${l.year} (${l.items.length} granules)` })),
+    ...change.pairs.map((p) => ({ key: `change-${p.pair}`, collection: "devscore-change", xyz: p.tiles, items: p.items,
+                                  title: `change ${p.pair}`, label: `change ${p.pair} (${p.items.length} granules)`,
+                                  legend: "/legend.png?collection=devscore-change",
                                   tilejson: `/change/pairs/${p.pair}/WebMercatorQuad/tilejson.json`,
-                                  point: `/change/pairs/${p.pair}/point/` })),
+                                  point: `/change/pairs/${p.pair}/point/{lon},{lat}` })),
   ];
   const slider = document.getElementById("year");
   const select = document.getElementById("layer");
   const info = document.getElementById("info");
   const opacity = document.getElementById("opacity");
-
-  const scoreRamp = "linear-gradient(to right, " + config.legend.map((s) => `${s.color} ${s.value * 100}%`).join(", ") + ")";
-  const scoreTicks = document.getElementById("ticks").innerHTML;
-  function legend(kind) {
-    const [low, high] = (change.render && change.render.rescale && change.render.rescale[0]) || [-0.5, 0.5];
-    document.getElementById("ramp").style.background = kind === "change"
-      ? "linear-gradient(to right, #b2182b, #f7f7f7 50%, #2166ac)" : scoreRamp;
-    document.getElementById("ticks").innerHTML = kind === "change"
-      ? `<span>${low} decline</span><span>0</span><span>+${high} growth</span>` : scoreTicks;
-  }
+  const legend = document.getElementById("legend-img");
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#e8e8e4" } }] };
   if (config.basemap_url) {
@@ -49,13 +41,16 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
     option.textContent = layer.label;
     select.appendChild(option);
   });
+  // ?layer=KEY opens that layer; otherwise the latest score year
   const wanted = layers.findIndex((l) => l.key === new URLSearchParams(location.search).get("layer"));
-  if (layers.length) select.value = wanted >= 0 ? wanted : years.length - 1;
+  const scores = layers.map((l, i) => [l, i]).filter(([l]) => l.collection === "devscore-scores");
+  if (layers.length) select.value = wanted >= 0 ? wanted : scores.length ? scores[scores.length - 1][1] : 0;
   slider.max = Math.max(layers.length - 1, 0);
   slider.value = select.value;
 
   async function show(layer) {
-    legend(layer.kind);
+    legend.src = layer.legend;
+    legend.alt = `legend: ${layer.title}`;
     const tilejson = await (await fetch(layer.tilejson)).json();
     if (map.getLayer("scores")) map.removeLayer("scores");
     if (map.getSource("scores")) map.removeSource("scores");
@@ -69,13 +64,13 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   async function query(lngLat) {
     const layer = layers[select.value];
     if (!layer) return;
-    const url = `${layer.point}${lngLat.lng.toFixed(5)},${lngLat.lat.toFixed(5)}`;
-    const what = layer.kind === "change" ? "change" : "score";
+    const url = layer.point.replace("{lon}", lngLat.lng.toFixed(5)).replace("{lat}", lngLat.lat.toFixed(5));
+    const what = WHAT[layer.collection] || "value";
     const response = await fetch(url);
     if (!response.ok || response.status === 204) { info.textContent = `No ${what} here.`; return; }
-    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined);
-    const value = hit && (what === "change" && hit.values[0] > 0 ? "+" : "") + (hit ? hit.values[0].toFixed(3) : "");
-    info.textContent = hit ? `${what} ${value} · ${hit.name.split("/").pop()}` : `No ${what} here (no chip).`;
+    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999);
+    const value = hit && (what === "change" && hit.values[0] > 0 ? "+" : "") + hit.values[0].toFixed(3);
+    info.textContent = hit ? `${what} ${value} · ${hit.name.split("/").pop()}` : `No ${what} here.`;
   }
 
   map.on("load", () => {
