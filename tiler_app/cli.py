@@ -47,13 +47,10 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     one cache all workers share (--tile-cache-mb) until a publish changes the catalog.
     """
     import os
-    import signal
-    import sys
     import tempfile
 
-    import uvicorn
-
     from tiler_app.security import process_environment
+    from tiler_app.supervisor import CACHE_PREFIX, claim_cache, remove_stale_caches, run_server
 
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base):
@@ -63,8 +60,9 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     if basemap_url:
         os.environ["DEVSCORE_BASEMAP_URL"] = basemap_url
     os.environ.update(process_environment())  # workers inherit it: GDAL opens no URL and no VRT
-    # uvicorn re-raises SIGTERM after its graceful shutdown: exit through Python so the cache folder goes
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    with tempfile.TemporaryDirectory(prefix="devscore-tiles-") as cache_dir:
+    for folder in remove_stale_caches():
+        log.info("removed the tile cache of a server that is gone: %s", folder)
+    with tempfile.TemporaryDirectory(prefix=CACHE_PREFIX) as cache_dir:
+        claim_cache(Path(cache_dir))
         os.environ["DEVSCORE_TILE_CACHE_DIR"] = cache_dir
-        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+        run_server("tiler_app.asgi:app", host, port, workers)

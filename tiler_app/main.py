@@ -17,10 +17,8 @@ import logging
 import shutil
 from pathlib import Path
 
-import morecantile
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from morecantile.defaults import TileMatrixSets
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
@@ -31,6 +29,7 @@ from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
 from publisher.constants import COLLECTION_ID
+from tiler_app.budget import RequestBudget
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -44,7 +43,7 @@ from tiler_app.dependencies import (
 )
 from tiler_app.errors import install_error_handlers
 from tiler_app.http import CatalogFiles, HeadAsGet
-from tiler_app.limits import request_limits
+from tiler_app.limits import SUPPORTED_TMS, request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
@@ -52,9 +51,6 @@ from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
 log = logging.getLogger(__name__)
-
-#: Tile grids offered: web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate carree clients.
-SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in ("WebMercatorQuad", "WGS1984Quad")})
 
 #: Disk (and page cache) for rendered tiles (a 256 px score tile is 1 to 20 kB).
 DEFAULT_TILE_CACHE_MB = 256
@@ -95,6 +91,8 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         description="Economic-development score layers: XYZ/WMTS tiles per item and per year, and the "
                     "static STAC catalog.",
         lifespan=lifespan,
+        # every route of every router (night lights and any later one included) goes through the limits
+        dependencies=[Depends(request_limits)],
     )
     app.state.catalog = catalog
     app.state.basemap_url = basemap_url
@@ -110,8 +108,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    limits = [Depends(request_limits)]
-    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"], dependencies=limits)
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
 
     years = MosaicTilerFactory(
         backend=year_backend(catalog),
@@ -126,7 +123,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
+    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
     confine_crs_parameters(app)
 
     app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
@@ -142,6 +139,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestBudget)  # outermost: URL and body caps and the time budget hold for everything
     install_error_handlers(app)
 
     mount_page(app)
