@@ -59,16 +59,18 @@ def publish_table(
     comm: Communicator | None = None,
     progress: bool = True,
     decorate: Callable[[pystac.Item], None] | None = None,
+    any_year: bool = False,
 ) -> IngestReport | None:
     """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0.
 
     ``decorate(item)`` adds to each staged Item what the table does not know (the model and provenance
-    of a `devscore run`) before anything is installed."""
+    of a `devscore run`) before anything is installed; ``any_year`` publishes years outside Sentinel-2's
+    era."""
     start = time.perf_counter()
     comm = comm or world()
     catalog_dir = Path(catalog_dir).resolve()
     device = resolve_device(device)
-    granules = read_chip_scores(table)  # every rank reads and checks the same table
+    granules = read_chip_scores(table, any_year=any_year)  # every rank reads and checks the same table
     with contextlib.ExitStack() as stack:
         staging, failure = None, None
         if comm.is_root:

@@ -20,7 +20,9 @@ from publisher.cli_types import NonEmptyPath
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to paint the 10 m score grid: 'auto' uses CUDA when pycuda and a GPU are present.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar (logs still say what happened).")
-def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> None:
+@click.option("--any-year", is_flag=True,
+              help="Publish scene years outside Sentinel-2's era (2015 on) too, e.g. of another sensor.")
+def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, any_year: bool) -> None:
     """Publish the granule-years of a chip-score table into a STAC catalog.
 
     Each granule-year becomes an Item `{tile}-{year}` with a Cloud-Optimized GeoTIFF of scores in
@@ -34,7 +36,7 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> 
       devscore publish --scores scores.csv --catalog out/catalog
       mpiexec -n 2 devscore publish --scores scores.csv --catalog out/catalog
     """
-    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress)
+    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, any_year=any_year)
     if report is None:  # a non-root MPI rank
         return
     width = max([len(p.item.id) for p in report.published] + [10])

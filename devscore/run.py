@@ -7,6 +7,7 @@ the truth or night lights are known, measure the result. A re-run skips what did
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pandas as pd
 import pystac
 
 from publisher.errors import DevscoreError
-from publisher.cli_types import finite
+from publisher.cli_types import NonEmptyPath, finite
 from publisher.imagery.options import comma_list, search_options
 from publisher.mpi import Communicator, world
 from publisher.pipeline import RunConfig, StageRun, StagesResult, run_stages
@@ -93,6 +94,25 @@ def _stage(stages: list[StageRun], state: RunState, name: str, key: str, comm: C
     stages.append(StageRun(name, "ran", seconds))
 
 
+def check_targets(catalog_dir: Path, nightlights: list[Path], years: list[int]) -> None:
+    """What the last stages need, checked before the first one (so a bad file is not found after an
+    hour of training): the catalog folder, if it holds a catalog, is one devscore can read and update,
+    and every night-light file opens as a product of the years asked for."""
+    from catalog.reader import StaticCatalog
+    from publisher.nightlights.products import open_sources
+
+    if catalog_dir.exists() and not catalog_dir.is_dir():
+        raise DevscoreError(f"--catalog {catalog_dir} is a file, not a folder")
+    if (catalog_dir / "catalog.json").exists():
+        StaticCatalog(catalog_dir)  # InvalidCatalogError (one line) for a catalog.json it cannot read
+    parent = next((p for p in [catalog_dir, *catalog_dir.parents] if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):
+        raise DevscoreError(f"--catalog {catalog_dir} cannot be written (no write access to {parent})")
+    if nightlights:
+        for year in years:
+            open_sources(nightlights_for_year(nightlights, year))
+
+
 def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Path | None = None,
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
@@ -103,6 +123,15 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.scoring.stac import create_model_item, score_provenance
 
     catalog_dir = catalog_dir.resolve()
+    problem = None
+    if comm.is_root:
+        try:
+            check_targets(catalog_dir, nightlights or [], list(config.years))
+        except DevscoreError as exc:
+            problem = str(exc)
+    problem = comm.bcast(problem)  # every rank stops, none waits on a root that left
+    if problem:
+        raise DevscoreError(problem)
     result: StagesResult = run_stages(config, comm, announce=announce)
     stages = list(result.stages)
     state = RunState(config.out.resolve() / "run-state.json")
@@ -169,17 +198,17 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
 @click.option("--tiles", "tiles", required=True, callback=comma_list(str), help="MGRS tiles, comma-separated.")
 @click.option("--years", "years", required=True, callback=comma_list(int), help="Calendar years, comma-separated.")
 @search_options
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True,
               help="Run folder: chips/, ranking/, model/, scores.parquet, run-state.json (and catalog/ by default).")
-@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--catalog", "catalog_dir", type=NonEmptyPath(path_type=Path, file_okay=False), default=None,
               help="Static catalog to publish into [default: OUT/catalog].")
 @click.option("--ranker", type=click.Choice(["heuristic", "vlm", "file"]), default="heuristic", show_default=True,
               help="Who orders the clusters: pixel indices (offline), a VLM (DEVSCORE_VLM_* settings) or --pog.")
-@click.option("--pog", "pog_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--pog", "pog_file", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="With --ranker file: a POG written by a person.")
-@click.option("--reuse-ranking", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--reuse-ranking", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="Take this ranking folder (`devscore rank`) instead of ranking again.")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--checkpoint", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Score with this checkpoint (`devscore train`) instead of training.")
 @click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: train's].")
 @click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: train's].")
@@ -193,12 +222,12 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
               help="Epochs without a better validation loss before stopping [default: train's].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Torch and painter device: auto picks CUDA when present.")
-@click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--truth", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="A `devscore synth` region whose truth/ the scores are measured against "
                    "[default: the region of --source-catalog, when it has one].")
-@click.option("--nightlights", type=click.Path(path_type=Path, dir_okay=False, exists=True), multiple=True,
+@click.option("--nightlights", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), multiple=True,
               help="VIIRS night-light file(s) to ingest and compare with the scores at the end (repeatable).")
-@click.option("--schemas", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--schemas", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
                    "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")

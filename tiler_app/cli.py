@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from publisher.cli_types import NonEmptyPath
+
 log = logging.getLogger(__name__)
 
 
@@ -28,7 +30,7 @@ def layer_urls(catalog_dir: Path, base_url: str) -> list[str]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--catalog", "catalog_dir", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True),
+@click.option("--catalog", "catalog_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False, exists=True),
               help="Static catalog folder written by `devscore publish`.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
@@ -52,6 +54,12 @@ def serve(catalog_dir: Path, host: str, port: int, basemap_url: str | None, work
     from tiler_app.security import process_environment
     from tiler_app.supervisor import CACHE_PREFIX, claim_cache, remove_stale_caches, run_server
 
+    from catalog.reader import StaticCatalog
+    from publisher.constants import COLLECTION_ID
+    from publisher.errors import DevscoreError
+
+    if COLLECTION_ID not in StaticCatalog(catalog_dir).collection_ids():  # also refuses a catalog.json it cannot read
+        raise DevscoreError(f"{catalog_dir} holds no score layers ({COLLECTION_ID}): run devscore publish into it first")
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base):
         click.echo(line)

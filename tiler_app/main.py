@@ -62,10 +62,11 @@ YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
 def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
     """Every year layer of the score collection with its items and URLs (night lights have their own,
     under /nightlights; models have none)."""
+    years = catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids() else []
     return [
         {"collection": COLLECTION_ID, "year": year, "items": [r.id for r in catalog.items_for_year(COLLECTION_ID, year)],
          **layer_urls(year_root(origin, COLLECTION_ID, year))}
-        for year in catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids()
+        for year in years
     ]
 
 
