@@ -136,7 +136,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     stages = list(result.stages)
     state = RunState(config.out.resolve() / "run-state.json")
     publish_key = comm.bcast(stage_key("publish", file_sha256(result.scores), file_sha256(result.checkpoint),
-                                       str(catalog_dir)) if comm.is_root else None)
+                                       state.relative(catalog_dir)) if comm.is_root else None)
 
     def do_publish() -> list[Path]:
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
