@@ -13,6 +13,7 @@ from typing import Sequence
 import pystac
 from tqdm import tqdm
 
+from catalog.journal import pending
 from catalog.nightlights.compare import compared, recompare, refresh_report
 from catalog.nightlights.store import VIIRS_PROPERTY, install_items, item_file, nightlights_link, set_links, update_score_item
 from catalog.reader import NotFoundError, StaticCatalog
@@ -79,7 +80,8 @@ def ingest(rasters: Sequence[str | Path], year: int, catalog_dir: str | Path, ti
     names = [s.path.name for s in sources]
     with catalog_lock(catalog_dir), staging_area(catalog_dir) as staging:
         staged = [_stage(tile, year, clip, sources, names, staging / tile) for tile, clip in clips.items()]
-        _install(catalog_dir, staged, {tile: score_id for tile, score_id in todo.items() if tile in clips})
+        with pending(catalog_dir, "viirs-ingest", f"devscore viirs ingest (year {year})"):
+            _install(catalog_dir, staged, {tile: score_id for tile, score_id in todo.items() if tile in clips})
     log.info("night lights of %d: %d granules ingested from %s", year, len(clips), ", ".join(names))
     return [entry.item for entry in staged]
 
