@@ -99,12 +99,14 @@ def check_targets(catalog_dir: Path, nightlights: list[Path], years: list[int]) 
     hour of training): the catalog folder, if it holds a catalog, is one devscore can read and update,
     and every night-light file opens as a product of the years asked for."""
     from catalog.reader import StaticCatalog
+    from catalog.store import check_unlocked
     from publisher.nightlights.products import open_sources
 
     if catalog_dir.exists() and not catalog_dir.is_dir():
         raise DevscoreError(f"--catalog {catalog_dir} is a file, not a folder")
     if (catalog_dir / "catalog.json").exists():
         StaticCatalog(catalog_dir)  # InvalidCatalogError (one line) for a catalog.json it cannot read
+        check_unlocked(catalog_dir)  # another process is writing it: said now, not after training
     parent = next((p for p in [catalog_dir, *catalog_dir.parents] if p.exists()), None)
     if parent is None or not os.access(parent, os.W_OK):
         raise DevscoreError(f"--catalog {catalog_dir} cannot be written (no write access to {parent})")

@@ -116,3 +116,19 @@ def test_run_refuses_an_unreadable_catalog_before_the_first_stage(in_tmp, monkey
                             "--catalog", "cat", "--ranker", "heuristic")
     assert _refused(code, err, "catalog.json"), err[-800:]
     assert not (in_tmp / "out").exists() or _files(in_tmp / "out") == []
+
+
+def test_a_second_writer_is_told_at_once(in_tmp, monkeypatch, capsys):
+    """The losing writer of two learned it only after staging (for `devscore run`: after training)."""
+    from catalog.nightlights.ingest import ingest
+    from catalog.store import CatalogError, catalog_lock
+
+    (in_tmp / "cat").mkdir()
+    (in_tmp / "cat" / "catalog.json").write_text('{"type": "Catalog", "id": "c", "description": "c", "links": []}')
+    with catalog_lock(in_tmp / "cat"):
+        code, _, err = devscore(monkeypatch, capsys, "run", "--out", "out", "--tiles", "48RVU", "--years", "2023",
+                                "--catalog", "cat", "--ranker", "heuristic")
+        assert _refused(code, err, "being written"), err[-800:]
+        assert not (in_tmp / "out").exists() or _files(in_tmp / "out") == []
+        with pytest.raises(CatalogError, match="being written"):
+            ingest([in_tmp / "missing.tif"], 2023, in_tmp / "cat")  # before it opens the rasters
