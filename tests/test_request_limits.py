@@ -260,3 +260,14 @@ def test_no_route_or_size_parameter_escapes_the_limits(server, operations):
 def test_error_bodies_of_the_limit_layer_are_one_line_json(server):
     r = httpx.get(f"{server}{LIGHTS_ITEM}/tiles/WebMercatorQuad/10/10000000000000000000/421.png", timeout=10)
     assert "\n" not in r.text.strip() and set(json.loads(r.text)) == {"detail"}
+
+
+def test_stac_error_codes_are_named_by_status(server):
+    """STAC 404 and 405 answers said "code": "BadRequest"."""
+    r = httpx.get(f"{server}/stac/collections/no-such-collection", timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == "NotFound"
+    r = httpx.delete(f"{server}/stac/search", timeout=10)
+    assert r.status_code == 405 and r.json()["code"] == "MethodNotAllowed"
+    r = httpx.post(f"{server}/stac/search", content=b" " * (budget.MAX_BODY_BYTES + 1),
+                   headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413

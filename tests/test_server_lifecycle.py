@@ -1,11 +1,12 @@
 """Bounded work in a real `devscore serve` (issue 20): a request past its time budget answers 503 and the
 server keeps answering, SIGTERM stops the server within seconds while a read is in flight, and the
 tile-cache folders that SIGKILLed servers left in the temporary directory are removed at the next start
-(those of live servers are kept)."""
+(those of live servers are kept); a worker stuck for good is replaced by the supervisor."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.conftest import free_port
 from tiler_app.supervisor import CACHE_PREFIX, OWNER_FILE, STOP_SECONDS
@@ -26,6 +28,12 @@ def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def _workers(pid: int) -> list[psutil.Process]:
+    """The uvicorn worker processes under the supervisor ``pid`` (not multiprocessing's resource tracker)."""
+    return [p for p in psutil.Process(pid).children()
+            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_budget_stale_caches_and_sigterm(served_catalog, tmp_path):
@@ -54,6 +62,17 @@ def test_budget_stale_caches_and_sigterm(served_catalog, tmp_path):
         r = httpx.get(f"{base}{SLOW}", timeout=60)
         assert r.status_code == 503 and "budget" in r.json()["detail"] and "\n" not in r.text.strip()
         assert httpx.get(f"{base}/layers", timeout=10).status_code == 200
+
+        # a worker stuck for good (SIGSTOP: no Python runs, as in a native call holding the GIL) is replaced
+        stuck = _workers(proc.pid)[0]
+        stuck.send_signal(signal.SIGSTOP)
+        for _ in range(600):
+            if _workers(proc.pid) and stuck.pid not in [w.pid for w in _workers(proc.pid)]:
+                break
+            time.sleep(0.1)
+        assert not psutil.pid_exists(stuck.pid) or stuck.status() == psutil.STATUS_ZOMBIE
+        answers = [httpx.get(f"{base}/layers", timeout=60).status_code for _ in range(20)]
+        assert 200 in answers  # the new worker serves (its cold first answers may pass the 0.2 s budget)
 
         in_flight = threading.Thread(target=lambda: httpx.get(f"{base}{SLOW}&histogram_bins=11", timeout=60))
         in_flight.start()
