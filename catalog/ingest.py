@@ -62,13 +62,14 @@ def publish_table(
     decorate: Callable[[pystac.Item], None] | None = None,
     static: bool = True,
     pgstac: str | None = None,
+    any_year: bool = False,
 ) -> IngestReport | None:
     """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0.
 
     ``decorate(item)`` adds to each staged Item what the table does not know (the model and provenance
     of a `devscore run`) before anything is installed. With ``pgstac`` (a DSN) the items are loaded
     into that database too, in one transaction; ``static=False`` writes no static catalog: the asset
-    files land under ``catalog_dir`` and the items in pgstac only."""
+    files land under ``catalog_dir`` and the items in pgstac only. ``any_year`` publishes years outside Sentinel-2's era."""
     if not static and pgstac is None:
         raise DevscoreError("without the static catalog (--no-static) give a pgstac database (--pgstac DSN)")
     if pgstac is not None:  # psycopg and pypgstac (the pgstac extra) only when asked for
@@ -78,7 +79,7 @@ def publish_table(
     comm = comm or world()
     catalog_dir = Path(catalog_dir).resolve()
     device = resolve_device(device)
-    granules = read_chip_scores(table)  # every rank reads and checks the same table
+    granules = read_chip_scores(table, any_year=any_year)  # every rank reads and checks the same table
     with contextlib.ExitStack() as stack:
         staging, failure = None, None
         if comm.is_root:

@@ -24,7 +24,10 @@ from publisher.cli_types import NonEmptyPath
 @click.option("--static/--no-static", default=True, show_default=True,
               help="Write the static catalog; with --no-static the asset files land under --catalog and the "
                    "items in --pgstac only.")
-def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgstac: str | None, static: bool) -> None:
+@click.option("--any-year", is_flag=True,
+              help="Publish scene years outside Sentinel-2's era (2015 on) too, e.g. of another sensor.")
+def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgstac: str | None, static: bool,
+            any_year: bool) -> None:
     """Publish the granule-years of a chip-score table into a STAC catalog.
 
     Each granule-year becomes an Item `{tile}-{year}` with a Cloud-Optimized GeoTIFF of scores in
@@ -42,7 +45,7 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgs
     from catalog.ingest import publish_table
 
     report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, static=static,
-                          pgstac=pgstac)
+                          pgstac=pgstac, any_year=any_year)
     if report is None:  # a non-root MPI rank
         return
     width = max([len(p.item.id) for p in report.published] + [10])

@@ -8,6 +8,7 @@ the truth or night lights are known, measure the result. A re-run skips what did
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import click
 
 from publisher.constants import CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
-from publisher.cli_types import finite
+from publisher.cli_types import NonEmptyPath, finite
 from publisher.imagery.options import YEARS, bbox_option, comma_list, search_options, tiles_of
 
 if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `devscore run --help` stays fast
@@ -132,6 +133,27 @@ def _stage(stages: list[StageRun], state: RunState, name: str, key: str, comm: C
     stages.append(StageRun(name, "ran", seconds))
 
 
+def check_targets(catalog_dir: Path, nightlights: list[Path], years: list[int]) -> None:
+    """What the last stages need, checked before the first one (so a bad file is not found after an
+    hour of training): the catalog folder, if it holds a catalog, is one devscore can read and update,
+    and every night-light file opens as a product of the years asked for."""
+    from catalog.reader import StaticCatalog
+    from catalog.store import check_unlocked
+    from publisher.nightlights.products import open_sources
+
+    if catalog_dir.exists() and not catalog_dir.is_dir():
+        raise DevscoreError(f"--catalog {catalog_dir} is a file, not a folder")
+    if (catalog_dir / "catalog.json").exists():
+        StaticCatalog(catalog_dir)  # InvalidCatalogError (one line) for a catalog.json it cannot read
+        check_unlocked(catalog_dir)  # another process is writing it: said now, not after training
+    parent = next((p for p in [catalog_dir, *catalog_dir.parents] if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):
+        raise DevscoreError(f"--catalog {catalog_dir} cannot be written (no write access to {parent})")
+    if nightlights:
+        for year in years:
+            open_sources(nightlights_for_year(nightlights, year))
+
+
 def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Path | None = None,
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
@@ -149,11 +171,20 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.stac import record_source
 
     catalog_dir = catalog_dir.resolve()
+    problem = None
+    if comm.is_root:
+        try:
+            check_targets(catalog_dir, nightlights or [], list(config.years))
+        except DevscoreError as exc:
+            problem = str(exc)
+    problem = comm.bcast(problem)  # every rank stops, none waits on a root that left
+    if problem:
+        raise DevscoreError(problem)
     result: StagesResult = run_stages(config, comm, announce=announce)
     stages = list(result.stages)
     state = RunState(config.out.resolve() / "run-state.json")
     publish_key = comm.bcast(stage_key("publish", file_sha256(result.scores), file_sha256(result.checkpoint),
-                                       str(catalog_dir)) if comm.is_root else None)
+                                       state.relative(catalog_dir)) if comm.is_root else None)
 
     def do_publish() -> list[Path]:
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
@@ -304,17 +335,17 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 @click.option("--years", "years", required=True, type=YEARS,
               help="Calendar years, comma-separated, ranges allowed (2020-2024).")
 @search_options
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True,
               help="Run folder: chips/, ranking/, model/, scores.parquet, run-state.json (and catalog/ by default).")
-@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--catalog", "catalog_dir", type=NonEmptyPath(path_type=Path, file_okay=False), default=None,
               help="Static catalog to publish into [default: OUT/catalog].")
 @click.option("--ranker", type=click.Choice(["heuristic", "vlm", "file"]), default="heuristic", show_default=True,
               help="Who orders the clusters: pixel indices (offline), a VLM (DEVSCORE_VLM_* settings) or --pog.")
-@click.option("--pog", "pog_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--pog", "pog_file", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="With --ranker file: a POG written by a person.")
-@click.option("--reuse-ranking", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--reuse-ranking", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="Take this ranking folder (`devscore rank`) instead of ranking again.")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--checkpoint", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Score with this checkpoint (`devscore train`) instead of training.")
 @click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: the profile's].")
 @click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: the profile's].")
@@ -337,12 +368,12 @@ def check_vlm_endpoint(comm: Communicator) -> None:
               help="Memory budget in MB for a training step; the batch shrinks to fit [default: half the machine's].")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan (stages, settings, estimates) and exit; "
                                                        "writes nothing.")
-@click.option("--truth", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--truth", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="A `devscore synth` region whose truth/ the scores are measured against "
                    "[default: the region of --source-catalog, when it has one].")
-@click.option("--nightlights", type=click.Path(path_type=Path, dir_okay=False, exists=True), multiple=True,
+@click.option("--nightlights", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), multiple=True,
               help="VIIRS night-light file(s) to ingest and compare with the scores at the end (repeatable).")
-@click.option("--schemas", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+@click.option("--schemas", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
               help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
                    "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")

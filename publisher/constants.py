@@ -17,6 +17,8 @@ CHIPPED_SIZE: Final = CHIPS_PER_SIDE * CHIP_SIZE  # 10976
 #: Calendar years devscore accepts (Sentinel-2 imagery starts in 2015).
 FIRST_YEAR: Final = 2015
 LAST_YEAR: Final = 2100
+#: Years a user may still publish on purpose (``--any-year``): what the server's year routes take.
+SERVED_YEARS: Final = (1900, 2200)
 
 #: Score raster encoding.
 SCORE_DTYPE: Final = "float32"

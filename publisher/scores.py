@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from publisher.constants import CHIPS_PER_SIDE, SCORE_MAX, SCORE_MIN
+from publisher.constants import CHIPS_PER_SIDE, FIRST_YEAR, LAST_YEAR, SCORE_MAX, SCORE_MIN, SERVED_YEARS
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid, TileIdError
 
@@ -145,12 +145,24 @@ def _check_consistency(df: pd.DataFrame, path: Path, unit: str) -> None:
         )
 
 
-def read_chip_scores(path: str | Path) -> list[GranuleYear]:
-    """Read a chip-score table and return its granule-years, sorted by id."""
+def _check_years(df: pd.DataFrame, path: Path, unit: str, any_year: bool) -> None:
+    """Refuse scene years outside Sentinel-2's era (FIRST_YEAR..LAST_YEAR) unless ``any_year``, and
+    always outside SERVED_YEARS (the server could not serve them)."""
+    low, high = SERVED_YEARS if any_year else (FIRST_YEAR, LAST_YEAR)
+    bad = (df["year"] < low) | (df["year"] > high)
+    if bad.any():
+        hint = "" if any_year else " (Sentinel-2's era; --any-year publishes other years on purpose)"
+        raise ScoreTableError(f"{path.name}: the datetime's year must be in {low}..{high}{hint} at {_rows(bad, unit)}")
+
+
+def read_chip_scores(path: str | Path, any_year: bool = False) -> list[GranuleYear]:
+    """Read a chip-score table and return its granule-years, sorted by id (years outside Sentinel-2's
+    era are refused unless ``any_year``)."""
     path = Path(path)
     raw, unit = _load(path)
     _check_columns(raw, path)
     df = _parse(raw.reset_index(drop=True), path, unit)
+    _check_years(df, path, unit, any_year)
     _check_consistency(df, path, unit)
     granules = []
     for (tile, year), group in df.groupby(["tile", "year"], sort=True):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from publisher.cli_types import NonEmptyPath
+
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +35,7 @@ def layer_urls(catalog_dir: Path | None, base_url: str, pgstac: str | None = Non
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--catalog", "catalog_dir", default=None, type=click.Path(path_type=Path, file_okay=False, exists=True),
+@click.option("--catalog", "catalog_dir", default=None, type=NonEmptyPath(path_type=Path, file_okay=False, exists=True),
               help="Static catalog folder written by `devscore publish`.")
 @click.option("--pgstac", "pgstac", default=None, metavar="DSN",
               help="Serve the pgstac database at DSN (postgresql://...) instead of a static catalog.")
@@ -64,14 +66,11 @@ def serve(catalog_dir: Path | None, pgstac: str | None, host: str, port: int, ba
     """
     import contextlib
     import os
-    import signal
-    import sys
     import tempfile
-
-    import uvicorn
 
     from tiler_app.page import WebAssetsMissing, check_web_assets
     from tiler_app.security import process_environment
+    from tiler_app.supervisor import CACHE_PREFIX, claim_cache, remove_stale_caches, run_server
 
     if (catalog_dir is None) == (pgstac is None):
         raise click.UsageError("give --catalog DIR or --pgstac DSN (one of them)")
@@ -79,6 +78,13 @@ def serve(catalog_dir: Path | None, pgstac: str | None, host: str, port: int, ba
         check_web_assets()
     except WebAssetsMissing as exc:
         raise click.ClickException(str(exc)) from None
+    if catalog_dir is not None:
+        from catalog.reader import StaticCatalog
+        from publisher.constants import COLLECTION_ID
+        from publisher.errors import DevscoreError
+
+        if COLLECTION_ID not in StaticCatalog(catalog_dir).collection_ids():  # also refuses a catalog.json it cannot read
+            raise DevscoreError(f"{catalog_dir} holds no score layers ({COLLECTION_ID}): run devscore publish into it first")
     base = f"http://{host}:{port}"
     for line in layer_urls(catalog_dir, base, pgstac):
         click.echo(line)
@@ -90,15 +96,16 @@ def serve(catalog_dir: Path | None, pgstac: str | None, host: str, port: int, ba
     if basemap_url:
         os.environ["DEVSCORE_BASEMAP_URL"] = basemap_url
     os.environ.update(process_environment())  # workers inherit it: GDAL opens no URL and no VRT
-    # uvicorn re-raises SIGTERM after its graceful shutdown: exit through Python so the cache folder goes
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    for folder in remove_stale_caches():
+        log.info("removed the tile cache of a server that is gone: %s", folder)
     with contextlib.ExitStack() as stack:
-        if tile_cache_dir is not None:
+        if tile_cache_dir is not None:  # shared with other servers: never claimed, never removed
             tile_cache_dir.mkdir(parents=True, exist_ok=True)
             cache_dir = str(tile_cache_dir.resolve())
         else:
-            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="devscore-tiles-"))
+            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix=CACHE_PREFIX))
+            claim_cache(Path(cache_dir))
         os.environ["DEVSCORE_TILE_CACHE_DIR"] = cache_dir
         # access lines (uvicorn.access at info); uvicorn's own debug only when devscore logs debug
-        uvicorn.run("tiler_app.asgi:app", host=host, port=port, workers=workers,
-                    log_level="debug" if logging.getLogger("tiler_app").getEffectiveLevel() <= logging.DEBUG else "info")
+        run_server("tiler_app.asgi:app", host, port, workers,
+                   log_level="debug" if logging.getLogger("tiler_app").getEffectiveLevel() <= logging.DEBUG else "info")

@@ -17,10 +17,8 @@ import logging
 import shutil
 from pathlib import Path
 
-import morecantile
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from morecantile.defaults import TileMatrixSets
 from titiler.core.dependencies import ZoomsParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
@@ -31,6 +29,7 @@ from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
+from tiler_app.budget import RequestBudget
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -47,7 +46,7 @@ from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet
 from tiler_app.legend import WMTSLegends
 from tiler_app.legend import router as legend_router
-from tiler_app.limits import advertised_zooms, request_limits
+from tiler_app.limits import SUPPORTED_TMS, advertised_zooms, request_limits
 from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer_title, layer_urls, wmts_layer, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
@@ -57,9 +56,6 @@ from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
 log = logging.getLogger(__name__)
-
-#: Tile grids offered: web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate carree clients.
-SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in ("WebMercatorQuad", "WGS1984Quad")})
 
 #: Disk (and page cache) for rendered tiles (a 256 px score tile is 1 to 20 kB).
 DEFAULT_TILE_CACHE_MB = 256
@@ -125,6 +121,8 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         description="Economic-development score layers: XYZ/WMTS tiles per item and per year, and the "
                     "static STAC catalog.",
         lifespan=lifespan,
+        # every route of every router (night lights and any later one included) goes through the limits
+        dependencies=[Depends(request_limits)],
     )
     app.state.catalog = catalog
     app.state.basemap_url = basemap_url
@@ -141,8 +139,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    limits = [Depends(request_limits)]
-    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"], dependencies=limits)
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
 
     years = MosaicTilerFactory(
         backend=year_backend(catalog),
@@ -157,7 +154,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
+    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
     confine_crs_parameters(app)
     app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
@@ -176,6 +173,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestBudget)  # outermost: URL and body caps and the time budget hold for everything
     install_error_handlers(app)
 
     mount_page(app)

@@ -38,7 +38,9 @@ from publisher.errors import DevscoreError
 from publisher.nightlights.aggregate import chip_polygons, chip_radiance, chip_scores
 from publisher.nightlights.correlate import correlate
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
-from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, valid_bbox
+from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks, valid_bbox
+from tiler_app.limits import SUPPORTED_TMS
+from tiler_app.security import GDAL_LOCKDOWN
 from tiler_app.page import STATIC
 
 PREFIX = "/nightlights"
@@ -53,6 +55,11 @@ Year = Annotated[int, PathParam(description="Calendar year of the layer", ge=190
 def nightlights_path(item_id: ItemId, catalog=Depends(get_catalog)) -> str:
     """Path of a night-light item's COG, found in the catalog index (404 for unknown ids)."""
     return str(catalog.asset_path(COLLECTION_ID, item_id, ASSET))
+
+
+def nightlights_item(item_id: ItemId, catalog=Depends(get_catalog)) -> dict[str, Any]:
+    """The STAC Item of a night-light layer (404 for unknown ids)."""
+    return catalog.item(COLLECTION_ID, item_id).item
 
 
 def nightlights_year(year: Year, catalog=Depends(get_catalog)) -> str:
@@ -236,16 +243,19 @@ def _year_layer(year: str) -> str:
 
 
 def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
-    """Add the night-light tiles, correlation endpoint and compare page to ``app``."""
+    """Add the night-light tiles, correlation endpoint and compare page to ``app`` (whose app-wide
+    dependency ``tiler_app.limits.request_limits`` bounds them as every other route)."""
     items = TilerFactory(path_dependency=nightlights_path, colormap_dependency=colormap,
-                         render_dependency=rendering, router_prefix=ITEM_PREFIX,
+                         render_dependency=rendering, router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS,
                          extensions=[wmtsExtension(layer_identifier_provider=_item_layer)],
-                         route_dependencies=COORDINATE_CHECKS, add_viewer=False)
+                         route_dependencies=item_checks(nightlights_item),
+                         environment_dependency=lambda: GDAL_LOCKDOWN, add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Night lights"])
     years = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog),
                                path_dependency=nightlights_year, colormap_dependency=colormap,
-                               render_dependency=rendering, router_prefix=YEAR_PREFIX,
+                               render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=_year_layer)],
-                               route_dependencies=COORDINATE_CHECKS, add_viewer=False)
+                               route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
+                               add_viewer=False)
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Night lights"])
     app.include_router(router)

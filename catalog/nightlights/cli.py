@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from publisher.cli_types import NonEmptyPath
 from publisher.constants import VNP46A4_DEFAULT_LAYER
 
 
@@ -19,12 +20,12 @@ def viirs() -> None:
 
 
 @viirs.command("ingest")
-@click.option("--raster", "rasters", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.option("--raster", "rasters", multiple=True, required=True, type=NonEmptyPath(dir_okay=False),
               help="Night-light file: EOG VNL .tif or .tif.gz (read in place), or VNP46A4 .h5 tiles "
                    "(repeat for several; they are mosaicked).")
 @click.option("--year", type=click.IntRange(2012, 2100), required=True,
               help="Year of the night lights; must match the year in the file names.")
-@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--catalog", "catalog_dir", type=NonEmptyPath(file_okay=False, path_type=Path), required=True,
               help="Static catalog holding the score items.")
 @click.option("--tiles", default=None, callback=lambda ctx, param, value: _split(value),
               help="Comma list of MGRS tiles (default: every score item of --year).")
@@ -58,7 +59,7 @@ def ingest_command(rasters: tuple[str, ...], year: int, catalog_dir: Path, tiles
 
 
 @click.command()
-@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--catalog", "catalog_dir", type=NonEmptyPath(file_okay=False, path_type=Path), required=True,
               help="Static catalog with score items and ingested night lights.")
 @click.option("--year", type=int, default=None, help="Only this year (default: every year with night lights).")
 def compare(catalog_dir: Path, year: int | None) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pystac
 from publisher.progress import tqdm
 
+from catalog.journal import pending
 from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, link_report
 from catalog.reader import StaticCatalog
 from catalog.store import catalog_lock, remove_temporaries
@@ -96,7 +97,7 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
         raise NightLightsError(f"the catalog has no night lights of {year}")
     out = collection_dir(catalog_dir) / REPORT_DIR
     report = Report()
-    with catalog_lock(catalog_dir):
+    with catalog_lock(catalog_dir), pending(catalog_dir, "viirs-compare", "devscore compare"):
         remove_temporaries(out)  # of an earlier run killed while it wrote the report
         for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
             tile = record.item["properties"]["devscore:tile"]
