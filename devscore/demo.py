@@ -24,7 +24,7 @@ from publisher.runstate import RunState, stage_key
 log = logging.getLogger("devscore.demo")
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
-DEMO_YEARS = (2022, 2023)
+DEMO_YEARS = (2021, 2022, 2023)
 #: Grid side of the demo's scenes: 100 m pixels (chips of 34 px) instead of the real 10 m, so that
 #: synthesis, ranking and training on 2 CPU cores take minutes; `devscore synth` defaults to 10 m.
 DEMO_SIZE = 1098

@@ -34,6 +34,7 @@ class RunReport:
     catalog: Path
     scores: pd.DataFrame
     quality: object | None = None  # publisher.quality.QualityReport
+    change: object | None = None  # publisher.change_quality.ChangeAgreement
     nightlights: list = field(default_factory=list)
     problems: list = field(default_factory=list)
 
@@ -51,6 +52,8 @@ class RunReport:
         if self.quality is not None:
             lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
                       *self.quality.lines()]
+        if self.change is not None:
+            lines += self.change.lines()
         for row in self.nightlights:
             lines.append(str(row))
         return lines
@@ -145,13 +148,19 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     if truth is not None:
         from catalog.reports import write_report
         from publisher.imagery.truth import chip_truth_table
+        from publisher.change_quality import assess_change, write_change_report
         from publisher.quality import assess, write_quality_report
 
         start = time.perf_counter()
         table = chip_truth_table(truth, result.chips_dir)
         report.quality = assess(scores, table)
-        write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
-                     title="Agreement of the scores with the synthetic ground truth")
+        report.change = assess_change(scores, table)
+
+        def write_quality(folder: Path) -> list[Path]:
+            files = write_quality_report(report.quality, scores, table, folder)
+            return files + (write_change_report(report.change, folder) if report.change is not None else [])
+
+        write_report(catalog_dir, "quality", write_quality, title="Agreement of the scores with the synthetic ground truth")
         stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))
     if nightlights:
         from catalog.nightlights.compare import compare_catalog

@@ -29,12 +29,17 @@ VIIRS_DEG = 1.0 / 240.0
 VIIRS_NODATA = -1.0
 RADIANCE_SCALE, RADIANCE_SATURATION = 90.0, 63.0
 #: Light grows faster than development: radiance ~ development ** LIGHT_EXPONENT.
-LIGHT_EXPONENT = 2.5
-#: Regional lighting habits: a smooth factor exp(+-HABIT_SIGMA) varying over tens of kilometres.
+LIGHT_EXPONENT = 2.8
+#: Regional lighting habits: a smooth factor exp(+-HABIT_SIGMA) varying over tens of kilometres, times
+#: a district factor exp(+-DISTRICT_SIGMA) varying over a few kilometres (commercial centres, lit or unlit streets).
 HABIT_SIGMA, HABIT_STRETCH = 1.3, 0.15
+DISTRICT_SIGMA, DISTRICT_STRETCH = 0.5, 0.5
 #: Dense villages darker than their size: below VILLAGE_MAX development, a share (a village-scale noise
 #: field) of the settled countryside is lit at as little as VILLAGE_DIM of what its development gives.
 VILLAGE_MAX, VILLAGE_DIM = 0.5, 0.15
+#: Empty new estates: an estate is lit as if built OCCUPANCY_LAG_YEARS later than it stands (the truth
+#: counts its buildings; people move in over years).
+OCCUPANCY_LAG_YEARS = 3.0
 #: Industrial and port zones: (count, radius km range, peak radiance range), on the plain, anywhere.
 INDUSTRY_COUNT, INDUSTRY_RADIUS_KM, INDUSTRY_PEAK = 80, (0.6, 1.8), (12.0, 45.0)
 #: Lit highways: radiance on the axis and half width (km) of the lit band, between linked settlements.
@@ -117,8 +122,11 @@ def highways(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def habits(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Regional lighting habit: a factor between exp(-HABIT_SIGMA) and exp(HABIT_SIGMA), smooth over tens of km."""
-    return np.exp(HABIT_SIGMA * (2 * wave_noise(lon * HABIT_STRETCH, lat * HABIT_STRETCH, seed=31, waves=16) - 1))
+    """Lighting habit: a regional factor between exp(-HABIT_SIGMA) and exp(HABIT_SIGMA), smooth over tens
+    of km, times a district factor within exp(+-DISTRICT_SIGMA) over a few km."""
+    regional = 2 * wave_noise(lon * HABIT_STRETCH, lat * HABIT_STRETCH, seed=31, waves=16) - 1
+    district = 2 * wave_noise(lon * DISTRICT_STRETCH, lat * DISTRICT_STRETCH, seed=41, waves=16) - 1
+    return np.exp(HABIT_SIGMA * regional + DISTRICT_SIGMA * district)
 
 
 def village_dimming(lon: np.ndarray, lat: np.ndarray, development: np.ndarray) -> np.ndarray:
@@ -133,7 +141,7 @@ def radiance(lon: np.ndarray, lat: np.ndarray, year: int, seed: int) -> np.ndarr
     """Annual radiance (nW/cm2/sr) on a regular lon/lat grid (1-D ``lon`` west to east, ``lat`` north
     to south, spacing VIIRS_DEG), before misregistration."""
     lons, lats = np.meshgrid(lon, lat)
-    development = development_field(lons, lats, year)
+    development = development_field(lons, lats, year, estate_lag=OCCUPANCY_LAG_YEARS)
     light = RADIANCE_SCALE * development**LIGHT_EXPONENT * habits(lons, lats) * village_dimming(lons, lats, development)
     light = light + industry(lons, lats) + highways(lons, lats) + flares(lons, lats)
     pixel_km = VIIRS_DEG * KM_PER_DEGREE

@@ -151,8 +151,11 @@ class _Job:
 def _granule_year(out: Path, job: _Job) -> tuple[Path, list[pystac.Item]]:
     """Truth and every scene of one granule-year; returns the truth path and the scene items."""
     grid, transform = _grid(job.tile, job.size)
+    # the ground's layout (where hamlets, fields and roads lie) is the tile's, the same every year, so
+    # that only what the truth changes changes between years; each year draws its own scenes
+    ground_seed = int(np.random.default_rng([job.seed, job.t_index]).integers(2**31))
     rng = np.random.default_rng([job.seed, job.t_index, job.year])
-    fields = ground_fields(transform, f"EPSG:{grid.epsg}", (job.size, job.size), job.year, seed=int(rng.integers(2**31)))
+    fields = ground_fields(transform, f"EPSG:{grid.epsg}", (job.size, job.size), job.year, seed=ground_seed)
     lattice_shape = fields.lattice.shape
     truth_profile = {**_profile(fields.lattice.transform(transform), grid.epsg, lattice_shape[1], 1, "float32", -1.0),
                      "height": lattice_shape[0]}
