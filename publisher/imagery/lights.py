@@ -174,7 +174,7 @@ def chip_truth_of(tile: str, year: int, samples: int = 8) -> np.ndarray:
     offsets = (np.arange(samples) + 0.5) / samples
     steps = np.repeat(np.arange(CHIPS_PER_SIDE), samples) + np.tile(offsets, CHIPS_PER_SIDE)
     cols, rows = np.meshgrid(steps * CHIP_SIZE, steps * CHIP_SIZE)
-    xs, ys = grid.transform * (cols, rows)
+    xs, ys = grid.transform @ (cols, rows)
     lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
     field = development_field(lon, lat, year)
     return field.reshape(CHIPS_PER_SIDE, samples, CHIPS_PER_SIDE, samples).mean(axis=(1, 3))

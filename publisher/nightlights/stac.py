@@ -37,13 +37,14 @@ DESCRIPTION = (
 )
 
 
-def log_colormap(name: str = BASE_COLORMAP, vmax: float = DISPLAY_MAX) -> dict[int, list[int]]:
+def log_colormap(name: str = BASE_COLORMAP, vmax: float = DISPLAY_MAX) -> dict[str, list[int]]:
     """A 256-entry colormap for radiance rescaled linearly over [0, vmax] whose colours follow
-    log1p(radiance): index i (radiance i / 255 * vmax) gets the colour at log1p(r) / log1p(vmax)."""
+    log1p(radiance): index i (radiance i / 255 * vmax) gets the colour at log1p(r) / log1p(vmax).
+    Keys are strings, as JSON has them (pystac's orjson writer refuses integer keys)."""
     radiance = np.arange(256) / 255.0 * vmax
     position = np.log1p(radiance) / np.log1p(vmax)
     rgba = (colormaps[name](position) * 255).round().astype(int)
-    return {i: [int(v) for v in rgba[i]] for i in range(256)}
+    return {str(i): [int(v) for v in rgba[i]] for i in range(256)}
 
 
 def default_render() -> Render:
