@@ -1,6 +1,6 @@
 """``make demo``: the whole pipeline on a region the project generates itself, offline, then serve it.
 
-Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for two years (with
+Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for three years (with
 their ground truth and VIIRS-like night lights) at a coarser grid than 10 m, so the demo fits in a few
 minutes on two CPU cores; `devscore run` takes them through acquisition, chips, the heuristic ranker
 (offline: no VLM), a small ResNet-18 training, scoring, publishing and validation, measures the

@@ -81,15 +81,26 @@ def development_field(lon: np.ndarray, lat: np.ndarray, year: int, estate_lag: f
         if clon < west - 2 * reach or clon > east + 2 * reach or clat < south - reach or clat > north + reach:
             continue
         level = np.maximum(level, peak * _gaussian(lon, lat, clon, clat, radius * growth))
-    flat_lon, flat_lat, flat = lon.ravel(), lat.ravel(), level.ravel()
+    lon2, lat2 = np.atleast_2d(lon), np.atleast_2d(lat)
+    level = np.atleast_2d(level)
+    # the rows and columns an estate can touch, from each row's and column's lon/lat range (grids are
+    # near-aligned with lon/lat, so this window is small; any 2-D array works, only less fast)
+    row_lat = lat2.min(axis=1), lat2.max(axis=1)
+    col_lon = lon2.min(axis=0), lon2.max(axis=0)
     for clon, clat, radius, peak, start in ESTATES:
         built = min(1.0, (year - estate_lag - start) / ESTATE_BUILD_YEARS)
         reach = 4.0 * radius / KM_PER_DEGREE
         if built <= 0 or clon < west - 2 * reach or clon > east + 2 * reach or clat < south - reach or clat > north + reach:
             continue
-        near = np.flatnonzero((np.abs(flat_lon - clon) < 2 * reach) & (np.abs(flat_lat - clat) < reach))
-        flat[near] = np.maximum(flat[near], built * peak * _gaussian(flat_lon[near], flat_lat[near], clon, clat, radius))
-    return np.clip(flat.reshape(np.shape(lon)) * (1.0 - 0.9 * terrain(lon, lat)), 0.0, 1.0)
+        rows = np.flatnonzero((row_lat[1] >= clat - reach) & (row_lat[0] <= clat + reach))
+        cols = np.flatnonzero((col_lon[1] >= clon - 2 * reach) & (col_lon[0] <= clon + 2 * reach))
+        if rows.size == 0 or cols.size == 0:
+            continue
+        window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        level[window] = np.maximum(level[window],
+                                   built * peak * _gaussian(lon2[window], lat2[window], clon, clat, radius))
+    level = level.reshape(np.shape(lon))
+    return np.clip(level * (1.0 - 0.9 * terrain(lon, lat)), 0.0, 1.0)
 
 
 def terrain(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
