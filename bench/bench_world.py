@@ -14,7 +14,7 @@ import numpy as np
 from bench.common import table
 import pandas as pd
 
-from publisher.change_quality import MIN_TRUTH_CHANGE, assess_change
+from publisher.change_quality import MIN_TRUTH_CHANGE, change_agreement
 from publisher.imagery.builtup import builtup_share
 from publisher.imagery.chipfiles import list_chip_files
 from publisher.imagery.cut import cut_chips
@@ -42,7 +42,8 @@ def builtup_change(folder: Path, tiles: tuple[str, ...], size: int) -> tuple[obj
         frames.append(pd.DataFrame({"tile": chip_file.tile, "datetime": f"{chip_file.year}-07-01T00:00:00Z",
                                     "row": chips.rows, "col": chips.cols, "score": builtup_share(chips.chips)}))
     scores = pd.concat(frames, ignore_index=True).dropna()
-    return assess_change(scores, chip_truth_table(folder / "region", folder / "chips")), time.perf_counter() - start
+    report = change_agreement(scores, chip_truth_table(folder / "region", folder / "chips"))
+    return report.changed, time.perf_counter() - start
 
 
 def run(quick: bool = False) -> str:

@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "viirs": "catalog.nightlights.cli:viirs",
     "compare": "catalog.nightlights.cli:compare",
     "run": "devscore.run:run",
+    "zonal": "catalog.zonal.cli:zonal",
+    "change": "catalog.change:change",
 }
 
 

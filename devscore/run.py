@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pystac
 
+from publisher.constants import CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
 from publisher.cli_types import finite
 from publisher.imagery.options import comma_list, search_options
@@ -44,16 +45,17 @@ class RunReport:
         for s in self.stages:
             lines.append(f"{s.name:<12} {s.status:<9} {s.seconds:>8.1f}  {s.detail}")
         lines.append("")
-        lines.append(f"{'granule-year':<14} {'chips':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
+        lines.append(f"{'granule-year':<14} {'chips':>6} {'cover':>6} {'mean':>6} {'p10':>6} {'p90':>6}")
         scored = self.scores.assign(year=pd.to_datetime(self.scores["datetime"], utc=True, format="mixed").dt.year)
         for (tile, year), g in scored.groupby(["tile", "year"], sort=True):
             p10, p90 = np.percentile(g["score"], [10, 90])
-            lines.append(f"{tile}-{year:<8} {len(g):>6} {g['score'].mean():>6.2f} {p10:>6.2f} {p90:>6.2f}")
+            lines.append(f"{tile}-{year:<8} {len(g):>6} {len(g) / CHIPS_PER_SIDE**2:>6.1%} {g['score'].mean():>6.2f} "
+                         f"{p10:>6.2f} {p90:>6.2f}")
         if self.quality is not None:
             lines += ["", "Agreement with the synthetic ground truth (chip scores vs chip mean truth):",
                       *self.quality.lines()]
         if self.change is not None:
-            lines += self.change.lines()
+            lines += ["", "Change between years against the truth's change (per chip):", *self.change.lines()]
         for row in self.nightlights:
             lines.append(str(row))
         return lines
@@ -100,6 +102,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
             nightlights: list[Path] | None = None, schemas: Path | None = None,
             announce: Callable[[str], None] = click.echo) -> RunReport | None:
     """Every stage of ``config`` into ``catalog_dir``; the report on rank 0, None on the other ranks."""
+    from catalog.change import publish_changes
     from catalog.ingest import publish_table
     from catalog.models import model_item_href, publish_model
     from catalog.validate import SchemaFolderError, find_schema_dir, validate_catalog
@@ -126,6 +129,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
                       decorate=decorate)
         if comm.is_root:
             publish_model(catalog_dir, model_item, result.checkpoint)
+            publish_changes(catalog_dir)  # devscore-change: every granule's change between its years
         return [catalog_dir / "catalog.json"]
 
     _stage(stages, state, "publish", publish_key, comm, do_publish, announce)
@@ -148,20 +152,20 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     if truth is not None:
         from catalog.reports import write_report
         from publisher.imagery.truth import chip_truth_table
-        from publisher.change_quality import assess_change, write_change_report
         from publisher.quality import assess, write_quality_report
 
         start = time.perf_counter()
         table = chip_truth_table(truth, result.chips_dir)
         report.quality = assess(scores, table)
-        report.change = assess_change(scores, table)
-
-        def write_quality(folder: Path) -> list[Path]:
-            files = write_quality_report(report.quality, scores, table, folder)
-            return files + (write_change_report(report.change, folder) if report.change is not None else [])
-
-        write_report(catalog_dir, "quality", write_quality, title="Agreement of the scores with the synthetic ground truth")
+        write_report(catalog_dir, "quality", lambda folder: write_quality_report(report.quality, scores, table, folder),
+                     title="Agreement of the scores with the synthetic ground truth")
         stages.append(StageRun("quality", "ran", time.perf_counter() - start, str(catalog_dir / "reports" / "quality")))
+        from publisher.change_quality import change_agreement, write_change_report
+
+        report.change = change_agreement(scores, table)
+        if report.change is not None:
+            write_report(catalog_dir, "change", lambda folder: write_change_report(report.change, folder),
+                         title="Agreement of the score change with the synthetic truth's change")
     if nightlights:
         from catalog.nightlights.compare import compare_catalog
         from catalog.nightlights.ingest import ingest
@@ -211,11 +215,14 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
               help="STAC extension schemas for offline validation [default: $DEVSCORE_STAC_SCHEMAS, else "
                    "../shared/stac-schemas when present; without either only files and COGs are checked].")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
+@click.option("--pgstac", default=None, metavar="DSN",
+              help="Also load the published catalog (scores, model, night lights) into this pgstac database, "
+                   "in one transaction at the end.")
 def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None, device: str, truth: Path | None, nightlights: tuple[Path, ...],
-        schemas: Path | None, progress: bool) -> None:
+        schemas: Path | None, progress: bool, pgstac: str | None) -> None:
     """Acquire, chip, rank, train, score, publish and validate TILES x YEARS in one run.
 
     Every stage writes into OUT and is skipped on a re-run when its inputs did not change; an
@@ -229,6 +236,10 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
     if ranker == "file" and pog_file is None:
         raise click.UsageError("--ranker file needs --pog FILE")
     comm = world()
+    if pgstac is not None and comm.is_root:  # a database that cannot be used fails before any stage runs
+        from catalog.pgstac.db import connect
+
+        connect(pgstac).close()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     train_options = {k: v for k, v in {"loss": loss, "input_size": input_size, "max_epochs": epochs,
                                        "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "lr": lr,
@@ -249,4 +260,9 @@ def run(tiles: list[str], years: list[int], stac_api: str | None, source_catalog
         click.echo(f"invalid: {problem}", err=True)
     if report.problems:
         raise DevscoreError(f"the published catalog {report.catalog} has {len(report.problems)} problem(s)")
+    if pgstac is not None:
+        from catalog.pgstac.publish import mirror_catalog
+
+        mirror_catalog(pgstac, report.catalog)
+        click.echo("Loaded the catalog into pgstac (serve it: devscore serve --pgstac DSN)")
     click.echo(f"\nCatalog: {report.catalog / 'catalog.json'}  (serve it: devscore serve --catalog {report.catalog})")

@@ -31,6 +31,9 @@ def chips_frame(granule: GranuleYear, grid: TileGrid) -> gpd.GeoDataFrame:
             "col": cols.astype(np.int8),
             "score": granule.scores[rows, cols].astype(np.float32),
             "scored": ~np.isnan(granule.scores[rows, cols]),
+            # the scene each chip was cut from: gap-filled chips name another scene of the year
+            "scene": (granule.chip_scenes[rows, cols] if granule.chip_scenes is not None
+                      else np.full(rows.size, granule.scene_id, dtype=object)),
         },
         geometry=gpd.GeoSeries(polygons, crs=grid.crs),
     )

@@ -37,3 +37,10 @@ LICENSE: Final = "CC-BY-4.0"
 SCORE_ASSET: Final = "score"
 THUMBNAIL_ASSET: Final = "thumbnail"
 CHIPS_ASSET: Final = "chips"
+
+#: Change between years (``devscore-change``): later minus earlier score, rendered with a diverging
+#: colormap centred on 0 over -CHANGE_DISPLAY..+CHANGE_DISPLAY (red: decline, blue: growth).
+CHANGE_COLLECTION_ID: Final = "devscore-change"
+CHANGE_ASSET: Final = "change"
+CHANGE_COLORMAP: Final = "rdbu"
+CHANGE_DISPLAY: Final = 0.5

@@ -18,7 +18,7 @@ from publisher.errors import DevscoreError
 from publisher.grid import TileGrid, TileIdError
 
 REQUIRED_COLUMNS = ("tile", "datetime", "row", "col", "score")
-OPTIONAL_COLUMNS = ("scene_id",)
+OPTIONAL_COLUMNS = ("scene_id", "chip_scene")
 #: How many offending rows an error message lists before it says "and N more".
 MAX_ROWS_IN_MESSAGE = 8
 
@@ -36,6 +36,13 @@ class GranuleYear:
     datetime: dt.datetime
     scene_id: str | None
     scores: np.ndarray = field(repr=False)
+    #: (32, 32) scene id of each chip where gaps were filled from other scenes of the year (None: all ``scene_id``).
+    chip_scenes: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def coverage(self) -> float:
+        """Share of the granule's chips with a score."""
+        return float(np.mean(~np.isnan(self.scores)))
 
     @property
     def id(self) -> str:
@@ -112,6 +119,8 @@ def _parse(df: pd.DataFrame, path: Path, unit: str) -> pd.DataFrame:
         out["scene_id"] = df["scene_id"].astype(object).where(df["scene_id"].notna(), None)
     else:
         out["scene_id"] = None
+    if "chip_scene" in df.columns:
+        out["chip_scene"] = df["chip_scene"].astype(object).where(df["chip_scene"].notna(), None)
     for tile in out["tile"].unique():
         try:
             TileGrid.from_tile_id(tile)
@@ -148,6 +157,10 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
         scores = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan, dtype=np.float32)
         scores[group["row"].to_numpy(), group["col"].to_numpy()] = group["score"].to_numpy()
         first = group.iloc[0]
+        chip_scenes = None
+        if "chip_scene" in group.columns and group["chip_scene"].notna().any():
+            chip_scenes = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), None, dtype=object)
+            chip_scenes[group["row"].to_numpy(), group["col"].to_numpy()] = group["chip_scene"].to_numpy()
         granules.append(
             GranuleYear(
                 tile=str(tile),
@@ -155,6 +168,7 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
                 datetime=first["datetime"].to_pydatetime(),
                 scene_id=None if first["scene_id"] is None else str(first["scene_id"]),
                 scores=scores,
+                chip_scenes=chip_scenes,
             )
         )
     return granules
@@ -174,6 +188,7 @@ def scores_to_table(granules: list[GranuleYear]) -> pd.DataFrame:
                     "col": cols,
                     "score": g.scores[rows, cols],
                     "scene_id": g.scene_id,
+                    **({"chip_scene": g.chip_scenes[rows, cols]} if g.chip_scenes is not None else {}),
                 }
             )
         )

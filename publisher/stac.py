@@ -95,6 +95,7 @@ def create_item(
                            "painted on the Sentinel-2 10 m grid.",
             "processing:software": {"devscore": __version__},
             "processing:level": "L3",
+            "devscore:coverage": round(granule.coverage, 4),
             "processing:lineage": "Sentinel-2 L2A visual -> 32 x 32 chips -> ResNet-18 scores trained on a "
                                   "VLM-ranked partial order of clusters -> painted 10 m grid",
         },
@@ -143,4 +144,11 @@ def create_item(
     if granule.scene_id:
         item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(granule.scene_id),
                                   media_type=pystac.MediaType.GEOJSON, title=f"Source scene {granule.scene_id}"))
+    if granule.chip_scenes is not None:  # scenes that filled the chosen scene's blank and cloudy chips
+        used = granule.chip_scenes[~np.isnan(granule.scores)]
+        for scene in sorted({s for s in used if s and s != granule.scene_id}):
+            count = int(np.sum(used == scene))
+            item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(scene),
+                                      media_type=pystac.MediaType.GEOJSON,
+                                      title=f"Source scene {scene} ({count} gap-filled chips)"))
     return item

@@ -94,3 +94,6 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
     publish_table(table, tmp / "catalog", device="cpu", progress=False)
     with serve_catalog(tmp / "catalog", tmp / "serve.log") as base:
         yield base, tmp / "catalog"
+
+
+from tests.pgstac_db import pgstac_dsn, pgstac_server  # noqa: E402,F401  (PostgreSQL/pgstac for the pgstac tests)

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from publisher.change_quality import MIN_TRUTH_CHANGE, assess_change, write_change_report
+from publisher.change_quality import MIN_TRUTH_CHANGE, change_agreement, write_change_report
 from publisher.grid import TileGrid
 from publisher.imagery.lights import chip_truth_of, nightlight_raster, truth_lights_spearman
 from publisher.imagery.scene import ground_fields, render_ground
@@ -82,19 +82,20 @@ def test_change_agreement_follows_the_truth_and_its_controls_do_not(tmp_path):
     truth1 = truth0 + growth
     score0 = truth0 + rng.normal(0, 0.05, n)
     following = _table(truth0, truth1, score0, score0 + growth + rng.normal(0, 0.05, n))
-    result = assess_change(*following)
-    changed = int((growth > MIN_TRUTH_CHANGE).sum())
-    assert result.n == changed and result.first_year == 2021 and result.last_year == 2023
+    report = change_agreement(*following)
+    result = report.changed
+    assert result.n == int((growth > MIN_TRUTH_CHANGE).sum()) and result.first_year == 2021 and result.last_year == 2023
     assert result.spearman > 0.6
     assert abs(result.shuffled_mean) < 0.05 and 0 < result.shuffled_sd < 0.1
-    noise_only = assess_change(*_table(truth0, truth1, score0, score0 + rng.normal(0, 0.05, n)))
+    assert any(line.startswith("changed chips 2021 -> 2023") for line in report.lines())
+    noise_only = change_agreement(*_table(truth0, truth1, score0, score0 + rng.normal(0, 0.05, n))).changed
     assert abs(noise_only.spearman) < 3 * noise_only.shuffled_sd + 0.05
-    reversed_ = assess_change(*_table(truth0, truth1, score0, score0 - growth))
+    reversed_ = change_agreement(*_table(truth0, truth1, score0, score0 - growth)).changed
     assert reversed_.spearman < -0.9
     one_year = following[0][following[0]["datetime"].str.startswith("2021")]
-    assert assess_change(one_year, following[1]) is None
-    (path,) = write_change_report(result, tmp_path / "quality")
-    assert '"spearman"' in path.read_text()
+    assert change_agreement(one_year, following[1]) is None
+    (path,) = write_change_report(report, tmp_path / "change")
+    assert '"changed"' in path.read_text() and '"min_truth_change"' in path.read_text()
 
 
 def test_compare_shows_the_ceiling_and_the_builtup_baseline(tmp_path):

@@ -43,11 +43,14 @@ from tiler_app.dependencies import (
     year_mosaic_id,
 )
 from tiler_app.errors import install_error_handlers
+from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet
 from tiler_app.limits import request_limits
 from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
+from tiler_app.zonal import mount_zonal
+from tiler_app.change import mount_change
 from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
@@ -73,17 +76,39 @@ def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
     ]
 
 
-def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
+def open_catalog(catalog_dir: str | Path | None = None, pgstac: str | None = None):
+    """The catalog a server reads: the static catalog at ``catalog_dir`` or the pgstac database ``pgstac``."""
+    if (catalog_dir is None) == (pgstac is None):
+        raise ValueError("give a static catalog folder or a pgstac DSN, not both")
+    if pgstac is not None:
+        from catalog.pgstac.read import PgstacCatalog  # psycopg only for pgstac servers
+
+        return PgstacCatalog(pgstac)
+    return StaticCatalog(catalog_dir)
+
+
+def _search_backend(catalog):
+    if isinstance(catalog, StaticCatalog):
+        return StaticCatalogBackend(catalog)
+    from catalog.pgstac.read import PgstacBackend
+
+    return PgstacBackend(catalog)
+
+
+def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = None, basemap_url: str | None = None,
                tile_cache_mb: int = DEFAULT_TILE_CACHE_MB, tile_cache_dir: str | None = None) -> FastAPI:
-    """The server for the static catalog at ``catalog_dir``. ``tile_cache_mb`` bounds the cache of
-    rendered tiles (0: render every request), kept in ``tile_cache_dir`` (workers given the same
-    folder share it; a new temporary folder when None)."""
-    catalog = StaticCatalog(catalog_dir)
+    """The server for the static catalog at ``catalog_dir`` or the pgstac database at ``pgstac`` (a
+    DSN). ``tile_cache_mb`` bounds the cache of rendered tiles (0: render every request), kept in
+    ``tile_cache_dir`` (workers and servers given the same folder share it; a new temporary folder
+    when None)."""
+    catalog = open_catalog(catalog_dir, pgstac)
     store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        if hasattr(catalog, "close"):
+            catalog.close()
         if store is not None:  # a cache folder the app made itself goes with it
             store.close()
             if tile_cache_dir is None:
@@ -100,6 +125,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     app.state.basemap_url = basemap_url
 
     items = TilerFactory(
+        reader=GridReader,
         path_dependency=item_score_path,
         colormap_dependency=ItemColorMap,
         render_dependency=ItemRendering,
@@ -129,9 +155,10 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
     confine_crs_parameters(app)
 
-    app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
+    if catalog.root is not None:  # pgstac items name their asset files themselves
+        app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
-        StaticCatalogBackend(catalog),
+        _search_backend(catalog),
         files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
         item_links=item_links,
         collection_links=collection_links_for(catalog),
@@ -146,6 +173,8 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
 
     mount_page(app)
     mount_nightlights(app, catalog)
+    mount_zonal(app)
+    mount_change(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:

@@ -29,8 +29,11 @@ def viirs() -> None:
 @click.option("--tiles", default=None, callback=lambda ctx, param, value: _split(value),
               help="Comma list of MGRS tiles (default: every score item of --year).")
 @click.option("--layer", default=None, help=f"VNP46A4 layer (default {VNP46A4_DEFAULT_LAYER}).")
+@click.option("--pgstac", default=None, metavar="DSN",
+              help="Also load the night-light items and the score items they link to into this pgstac database "
+                   "(one transaction).")
 def ingest_command(rasters: tuple[str, ...], year: int, catalog_dir: Path, tiles: list[str] | None,
-                   layer: str | None) -> None:
+                   layer: str | None, pgstac: str | None) -> None:
     """Clip night lights to every score granule of a year (15 arc-second COG in EPSG:4326 with a
     margin) as Items of the viirs-nightlights collection, linked to the score items both ways.
 
@@ -40,7 +43,17 @@ def ingest_command(rasters: tuple[str, ...], year: int, catalog_dir: Path, tiles
     """
     from catalog.nightlights.ingest import ingest
 
+    if pgstac is not None:  # a database that cannot be used fails before any clipping
+        from catalog.pgstac.db import connect
+
+        connect(pgstac).close()
     items = ingest(rasters, year, catalog_dir, tiles=tiles, layer=layer)
+    if pgstac is not None:
+        from catalog.pgstac.publish import mirror_catalog
+        from publisher.constants import COLLECTION_ID as SCORES
+        from publisher.nightlights.stac import COLLECTION_ID as NIGHTLIGHTS
+
+        mirror_catalog(pgstac, catalog_dir, [SCORES, NIGHTLIGHTS], [i.id for i in items])
     click.echo(f"ingested night lights of {year} for {len(items)} granules: {', '.join(i.id for i in items)}")
 
 

@@ -22,7 +22,7 @@ from publisher.scoring.model import Scorer, load_scorer, normalise, pick_device,
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("tile", "datetime", "row", "col", "score", "scene_id")
+TABLE_COLUMNS = ("tile", "datetime", "row", "col", "score", "scene_id", "chip_scene")
 
 
 class ScoringError(DevscoreError):
@@ -57,7 +57,8 @@ def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batc
     scene_id, when = chip_file.scene()
     frame = pd.DataFrame({"tile": chip_file.tile, "datetime": pd.Timestamp(when),
                           "row": chips.rows[usable].astype(np.int32), "col": chips.cols[usable].astype(np.int32),
-                          "score": np.zeros(int(usable.sum()), np.float32), "scene_id": scene_id})
+                          "score": np.zeros(int(usable.sum()), np.float32), "scene_id": scene_id,
+                          "chip_scene": chip_file.chip_scenes(len(chips.flags))[usable]})
     if not usable.any():
         log.warning("%s: every chip is flagged blank or cloud; nothing to score", chip_file.id)
         return frame
