@@ -7,15 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import click
 import pystac
 
 from catalog.reader import StaticCatalog
 from catalog.store import PublishResult, StagedItem, catalog_lock, publish, staging_area
 from publisher.change import create_change_collection, create_change_item, write_change_cog, year_pairs
-from publisher.cli_types import NonEmptyPath
 from publisher.constants import CHANGE_COLLECTION_ID, COLLECTION_ID, SCORE_ASSET
-from publisher.errors import DevscoreError
 
 log = logging.getLogger(__name__)
 UNCERTAINTY_ASSET = "uncertainty"
@@ -50,14 +47,3 @@ def publish_changes(catalog_dir: str | Path) -> PublishResult | None:
             staged.append(StagedItem(item, folder))
         return publish(catalog_dir, staged, collection_id=CHANGE_COLLECTION_ID, factory=create_change_collection)
 
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--catalog", "catalog_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False),
-              help="Static catalog with the score items; the change items are published into it.")
-def change(catalog_dir: Path) -> None:
-    """Score change between years: per granule, each consecutive pair of years and first to last."""
-    result = publish_changes(catalog_dir)
-    if result is None:
-        raise DevscoreError(f"no granule of {catalog_dir} has scores for two years: no change to publish")
-    click.echo(f"{CHANGE_COLLECTION_ID}: {len(result.added)} added, {len(result.replaced)} replaced, "
-               f"{result.total_items} items")

@@ -37,7 +37,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "viirs": CommandEntry("catalog.nightlights.cli:viirs", "Ingest VIIRS night lights beside the score layers."),
     "compare": CommandEntry("catalog.nightlights.cli:compare", "Correlate chip scores with night lights."),
     "zonal": CommandEntry("catalog.zonal.cli:zonal", "Figures per place: area-weighted scores per zone and year."),
-    "change": CommandEntry("catalog.change:change", "Publish change layers between the years of each granule."),
+    "change": CommandEntry("catalog.change_cli:change", "Publish change layers between the years of each granule."),
 }
 
 

@@ -1,6 +1,6 @@
 """``make demo``: the whole pipeline on a region the project generates itself, offline, then serve it.
 
-Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for two years (with
+Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for three years (with
 their ground truth and VIIRS-like night lights) at a coarser grid than 10 m, so the demo fits in a few
 minutes on two CPU cores; `devscore run` takes them through acquisition, chips, the heuristic ranker
 (offline: no VLM), a small ResNet-18 training, scoring, publishing and validation, measures the
@@ -26,7 +26,7 @@ from publisher.runstate import RunState, stage_key
 log = logging.getLogger("devscore.demo")
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
-DEMO_YEARS = (2022, 2023)
+DEMO_YEARS = (2021, 2022, 2023)
 #: Grid side of the demo's scenes: 100 m pixels (chips of 34 px) instead of the real 10 m, so that
 #: synthesis, ranking and training on 2 CPU cores take minutes; `devscore synth` defaults to 10 m.
 DEMO_SIZE = 1098

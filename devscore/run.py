@@ -246,7 +246,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         start = time.perf_counter()
         for year in sorted(set(config.years)):
             ingest(nightlights_for_year(nightlights, year), year, catalog_dir, tiles=config.tiles)
-        report.nightlights = [compare_catalog(catalog_dir).table()]
+        report.nightlights = [compare_catalog(catalog_dir, truth=truth, chips_dir=result.chips_dir).table()]
         stages.append(StageRun("nightlights", "ran", time.perf_counter() - start, "ingested and compared"))
     return report
 

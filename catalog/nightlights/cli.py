@@ -62,7 +62,11 @@ def ingest_command(rasters: tuple[str, ...], year: int, catalog_dir: Path, tiles
 @click.option("--catalog", "catalog_dir", type=NonEmptyPath(file_okay=False, path_type=Path), required=True,
               help="Static catalog with score items and ingested night lights.")
 @click.option("--year", type=int, default=None, help="Only this year (default: every year with night lights).")
-def compare(catalog_dir: Path, year: int | None) -> None:
+@click.option("--truth", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="A `devscore synth` region: each row also shows the ceiling, its truth against the lights.")
+@click.option("--chips", "chips_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="The run's chip folder: each row also shows the baseline, the ranker's built-up share against the lights.")
+def compare(catalog_dir: Path, year: int | None, truth: Path | None, chips_dir: Path | None) -> None:
     """Correlate chip scores with night lights per granule-year: the radiance averaged over each chip
     (area-weighted), then Pearson, Pearson on log1p(radiance) and Spearman over chips where both are
     known. Stores devscore:viirs in each score item and writes a report (Markdown, CSV, scatter and
@@ -70,6 +74,6 @@ def compare(catalog_dir: Path, year: int | None) -> None:
     """
     from catalog.nightlights.compare import compare_catalog
 
-    report = compare_catalog(catalog_dir, year)
+    report = compare_catalog(catalog_dir, year, truth=truth, chips_dir=chips_dir)
     click.echo(report.table())
     click.echo(f"report: {report.markdown}")
