@@ -1,13 +1,15 @@
-"""The worst case the request limits allow (issue 8): a mix of the most expensive requests still accepted
-(1024 px tiles with buffers, 2048 px previews, bbox and feature images, full-granule statistics at
-max_size 2048, 16-feature statistics), sent by 8 concurrent clients to `uvicorn tiler_app.asgi:app
---workers 2` with the tile cache off: peak RSS of the server, p50/p99 latency, errors. Plain 256 px
+"""The worst case the request limits allow (issues 8 and 20), on both routers: a mix of the most expensive
+requests still accepted (1024 px tiles with buffers, 2048 px previews, bbox and feature images,
+full-granule statistics at max_size 2048 with MAX_BANDS bands, 16-feature statistics) on the score
+layers and on the night lights (item and year mosaic), sent by 8 concurrent clients to `uvicorn
+tiler_app.asgi:app --workers 2` with the tile cache off: peak RSS of the server and of one worker,
+p50/p99 latency, errors. The probe's refused requests (tile x of 2^63, 4096 px night-light tiles, 64
+repeated bidx, unusable CRSs, oversized bodies) are a row of their own: all must be 4xx. Plain 256 px
 tiles on the same server are the reference row."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import sys
 import tempfile
@@ -21,15 +23,18 @@ import numpy as np
 import psutil
 
 from bench.common import free_port, running_server, table
-from catalog.ingest import publish_table
-from publisher.scores import GranuleYear, scores_to_table
-from tiler_app import limits
+from catalog.nightlights.ingest import ingest
+from publisher.grid import TileGrid
+from tests.nightlights_fixtures import publish_field_scores, write_vnl_like
+from tiler_app import budget, limits
 from tiler_app.security import process_environment
 
 CLIENTS = 8
 WORKERS = 2
 GOAL_RSS_MB = 1024
 ITEM = "/collections/devscore-scores/items/48RVU-2023"
+LIGHTS_ITEM = "/nightlights/items/48RVU-2023"
+LIGHTS_YEAR = "/nightlights/years/2023"
 
 
 def _feature(west: float, south: float, size: float) -> dict:
@@ -43,9 +48,10 @@ def _worst_requests(tiles: list[morecantile.Tile]) -> list[tuple[str, str, dict 
     native = 0.2  # degrees: about 20 x 22 km, just under MAX_IMAGE_PIXELS at 10 m
     collection = {"type": "FeatureCollection",
                   "features": [_feature(104.0 + 0.05 * i, 30.0, 0.2) for i in range(limits.MAX_FEATURES)]}
+    bands = "&".join(["bidx=1"] * limits.MAX_BANDS)
     requests = [
         ("GET", f"{ITEM}/preview.png?max_size={side}", None),
-        ("GET", f"{ITEM}/statistics?max_size={side}&histogram_bins={limits.MAX_HISTOGRAM_BINS}", None),
+        ("GET", f"{ITEM}/statistics?max_size={side}&histogram_bins={limits.MAX_HISTOGRAM_BINS}&{bands}", None),
         ("GET", f"{ITEM}/bbox/103.9,29.7,105.1,30.8/{side}x{side}.tif", None),
         ("GET", f"{ITEM}/bbox/104.0,30.0,{104.0 + native},{30.0 + native * 0.9}.tif", None),
         ("POST", f"{ITEM}/feature/{side}x{side}.png", _feature(103.9, 29.7, 1.1)),
@@ -53,10 +59,40 @@ def _worst_requests(tiles: list[morecantile.Tile]) -> list[tuple[str, str, dict 
     ]
     requests += [("GET", f"{ITEM}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?tilesize={limits.MAX_TILESIZE}"
                          f"&buffer={limits.MAX_TILE_BUFFER}", None) for t in tiles]
-    return requests
+    lights = [
+        ("GET", f"{LIGHTS_ITEM}/preview.png?max_size={side}", None),
+        ("GET", f"{LIGHTS_ITEM}/statistics?max_size={side}&histogram_bins={limits.MAX_HISTOGRAM_BINS}&{bands}", None),
+        ("GET", f"{LIGHTS_ITEM}/bbox/103.9,29.7,105.1,30.8/{side}x{side}.tif", None),
+        ("POST", f"{LIGHTS_ITEM}/feature/{side}x{side}.png", _feature(103.9, 29.7, 1.1)),
+        ("POST", f"{LIGHTS_ITEM}/statistics?max_size={limits.MAX_COVERAGE_SIDE // limits.DEFAULT_COVER_SCALE}",
+         collection),
+    ]
+    for prefix in (LIGHTS_ITEM, LIGHTS_YEAR):
+        lights += [("GET", f"{prefix}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?tilesize={limits.MAX_TILESIZE}"
+                           f"&buffer={limits.MAX_TILE_BUFFER}", None) for t in tiles[:5]]
+    return requests + lights
 
 
-async def _load(base: str, requests: list, total: int) -> tuple[float, list[float], int]:
+def _refused_requests() -> list[tuple[str, str, dict | None]]:
+    """The probe's requests (issue 20) that must be refused, each answered 4xx."""
+    big = {"type": "FeatureCollection", "features": [_feature(104.0, 30.0, 0.1)] * 8000}
+    return [
+        ("GET", f"{LIGHTS_ITEM}/tiles/WebMercatorQuad/10/10000000000000000000/421.png", None),
+        ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/10/421/10000000000000000000.png", None),
+        ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/9/406/214.png?tilesize=4096", None),
+        ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/20/0/0.png", None),
+        ("GET", f"{LIGHTS_YEAR}/tiles/CanadianNAD83_LCC/2/1/1.png", None),
+        ("GET", f"{LIGHTS_ITEM}/statistics?max_size=0", None),
+        ("GET", f"{ITEM}/statistics?max_size=2048&" + "&".join(["bidx=1"] * 64), None),
+        ("GET", f"{ITEM}/point/104.5,30.5?coord_crs=EPSG:5703", None),
+        ("GET", f"{ITEM}/preview.png?max_size=64&dst_crs=EPSG:5800", None),
+        ("POST", f"{LIGHTS_ITEM}/statistics", big),
+        ("POST", "/stac/search", big),
+        ("GET", "/layers?q=" + "a" * (budget.MAX_URL_BYTES + 1), None),
+    ]
+
+
+async def _load(base: str, requests: list, total: int, expect_ok: bool = True) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue = asyncio.Queue()
@@ -70,7 +106,7 @@ async def _load(base: str, requests: list, total: int) -> tuple[float, list[floa
             start = time.perf_counter()
             response = await http.request(method, base + path, json=body)
             latencies.append((time.perf_counter() - start) * 1000)
-            errors += response.status_code != 200
+            errors += response.status_code != 200 if expect_ok else not 400 <= response.status_code < 500
 
     async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=CLIENTS)) as http:
         start = time.perf_counter()
@@ -113,12 +149,11 @@ def run(quick: bool = False) -> str:
     rounds = 1 if quick else 4
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        scores = np.random.default_rng(0).random((32, 32), dtype=np.float32)
-        granule = GranuleYear("48RVU", 2023, dt.datetime(2023, 4, 1, tzinfo=dt.timezone.utc), None, scores)
-        scores_to_table([granule]).to_csv(folder / "scores.csv", index=False)
-        publish_table(folder / "scores.csv", folder / "catalog", device="cpu", progress=False)
+        catalog = publish_field_scores(folder, ("48RVU",), 2023)
+        ingest([write_vnl_like(folder / "VNL_npp_2023_global.average.dat.tif", (103.7, 29.5, 105.35, 31.0), 2023)],
+               2023, catalog)
         tms = morecantile.tms.get("WebMercatorQuad")
-        west, south, east, north = granule.grid.bbox
+        west, south, east, north = TileGrid.from_tile_id("48RVU").bbox
         tiles = [t for z in (9, 11, 13) for t in tms.tiles(west + 0.1, south + 0.1, east - 0.1, north - 0.1, [z])]
         rng = np.random.default_rng(1)
         worst_tiles = [tiles[i] for i in rng.choice(len(tiles), 10, replace=False)]
@@ -131,17 +166,23 @@ def run(quick: bool = False) -> str:
         with running_server([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
                              "--workers", str(WORKERS), "--log-level", "warning"], f"{base}/layers", env) as proc:
             asyncio.run(_load(base, plain, len(plain)))  # warm both workers' GDAL caches and imports
-            rows, peaks = [], {}
-            for name, requests, total in (("worst allowed mix", worst, len(worst) * rounds),
-                                          ("plain 256 px tiles (reference)", plain, len(plain) * rounds)):
+            rows, peaks, worker_peaks = [], {}, {}
+            refused = _refused_requests()
+            for name, requests, total, ok in (
+                    ("worst allowed mix, both routers", worst, len(worst) * rounds, True),
+                    ("the probe's refused requests (errors: not 4xx)", refused, len(refused) * rounds, False),
+                    ("plain 256 px tiles (reference)", plain, len(plain) * rounds, True)):
                 with _PeakRSS(proc.pid) as rss:
-                    elapsed, latencies, errors = asyncio.run(_load(base, requests, total))
-                peaks[name] = rss.peak / 2**20
+                    elapsed, latencies, errors = asyncio.run(_load(base, requests, total, ok))
+                peaks[name], worker_peaks[name] = rss.peak / 2**20, rss.peak_worker / 2**20
                 rows.append([name, total, f"{total / elapsed:.1f}", f"{np.percentile(latencies, 50):.0f}",
                              f"{np.percentile(latencies, 99):.0f}", errors, f"{rss.peak / 2**20:.0f}",
                              f"{rss.peak_worker / 2**20:.0f}"])
-    worst_peak = peaks["worst allowed mix"]
-    verdict = f"peak RSS < {GOAL_RSS_MB} MB with {WORKERS} workers: {'met' if worst_peak < GOAL_RSS_MB else 'missed'}"
+    worst_peak = peaks["worst allowed mix, both routers"]
+    worker_peak = worker_peaks["worst allowed mix, both routers"]
+    verdict = (f"peak RSS < {GOAL_RSS_MB} MB per worker: {'met' if worker_peak < GOAL_RSS_MB else 'missed'} "
+               f"({worker_peak:.0f} MB); all {WORKERS} workers and the supervisor together "
+               f"{'under' if worst_peak < GOAL_RSS_MB else 'over'} {GOAL_RSS_MB} MB")
     return "\n".join([
         f"### Worst-case request mix under the limits ({WORKERS} workers, {CLIENTS} concurrent clients, tile cache off)",
         "",
@@ -153,7 +194,9 @@ def run(quick: bool = False) -> str:
         f"bbox TIFF at {limits.MAX_IMAGE_SIDE} px, a native-resolution bbox just under MAX_IMAGE_PIXELS, a "
         f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features (max_size x "
         f"cover_scale = {limits.MAX_COVERAGE_SIDE}) and "
-        f"{limits.MAX_TILESIZE} px tiles with buffer {limits.MAX_TILE_BUFFER}, each sent {rounds} time(s). Before "
-        "the limits single requests reached 2 to 7.4 GB (issue 8). RSS sampled every 50 ms over the supervisor and "
+        f"{limits.MAX_TILESIZE} px tiles with buffer {limits.MAX_TILE_BUFFER}, on the score layers and the night "
+        f"lights (item and year mosaic), each sent {rounds} time(s). Before "
+        "the limits single requests reached 2 to 7.4 GB (issue 8), and the night-light routes 2.8 GB, 19 s or "
+        "forever (issue 20). RSS sampled every 50 ms over the supervisor and "
         "its workers; client and server share the machine's cores.",
     ])

@@ -54,8 +54,18 @@ class CollectionRecord:
     mtime: float = 0.0
 
 
+class InvalidCatalogError(DevscoreError):
+    """A catalog file that is not the STAC JSON devscore wrote (a one-line error naming the file)."""
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidCatalogError(f"{path} is not valid JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise InvalidCatalogError(f"{path} is not a JSON object")
+    return doc
 
 
 def _child_paths(doc: dict[str, Any], base: Path, rel: str) -> list[Path]:
@@ -98,7 +108,11 @@ class StaticCatalog:
         """Re-read the catalog where a collection file (or the root) changed since the last look."""
         with self._lock:
             root_mtime = self.root_file.stat().st_mtime
-            paths = _child_paths(_read_json(self.root_file), self.root_file, "child")
+            try:
+                paths = _child_paths(_read_json(self.root_file), self.root_file, "child")
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise InvalidCatalogError(f"{self.root_file} is not a STAC catalog devscore can read "
+                                          f"({type(exc).__name__}: {exc})") from None
             fresh: dict[str, CollectionRecord] = {}
             for path in paths:
                 if not self._inside(path) or not path.is_file():
@@ -107,8 +121,12 @@ class StaticCatalog:
                 if known is not None and known.mtime == path.stat().st_mtime and root_mtime == self._root_mtime:
                     fresh[known.collection["id"]] = known
                     continue
-                record = self._load_collection(path)
-                fresh[record.collection["id"]] = record
+                try:
+                    record = self._load_collection(path)
+                    fresh[record.collection["id"]] = record
+                except (KeyError, TypeError, AttributeError) as exc:
+                    raise InvalidCatalogError(f"{path} is not a STAC collection devscore can read "
+                                              f"({type(exc).__name__}: {exc})") from None
             self._collections = fresh
             self._root_mtime = root_mtime
 

@@ -13,6 +13,7 @@ from pystac.extensions.render import Render, RenderExtension
 from publisher import __version__
 from publisher.constants import (
     CHIPS_ASSET,
+    CHIPS_FLATGEOBUF_ASSET,
     COLLECTION_ID,
     COLLECTION_TITLE,
     LICENSE,
@@ -21,14 +22,30 @@ from publisher.constants import (
     SCORE_NODATA,
     THUMBNAIL_ASSET,
 )
-from publisher.stac import COG_MEDIA_TYPE, DEFAULT_RENDER, PARQUET_MEDIA_TYPE, PROCESSING_SCHEMA
+from publisher.stac import (
+    COG_MEDIA_TYPE,
+    DEFAULT_RENDER,
+    FLATGEOBUF_MEDIA_TYPE,
+    PARQUET_MEDIA_TYPE,
+    PROCESSING_SCHEMA,
+    SOURCES,
+    ranked_by,
+)
 
 DESCRIPTION = (
     "Economic-development scores in [0, 1] (0 least, 1 most developed) for Sentinel-2 granule-years "
     "(one MGRS tile, one calendar year). Each 3.43 km chip of a granule gets one score from a ResNet-18 "
-    "trained on a partial order of image clusters ranked by a vision-language model (after Han et al., "
-    "KDD 2020); the 32 x 32 chip scores are painted on the granule's 10 m grid as a Cloud-Optimized GeoTIFF."
+    "trained on a partial order of image clusters {ranked} (after Han et al., KDD 2020); the 32 x 32 chip "
+    "scores are painted on the granule's 10 m grid as a Cloud-Optimized GeoTIFF.{source}"
 )
+
+
+def describe(items: Sequence[pystac.Item]) -> str:
+    """The collection's description, saying how its items' clusters were ranked and where their scenes
+    came from, as the items record it (``devscore:ranker``, ``devscore:source``)."""
+    sources = sorted({s for s in (i.properties.get("devscore:source") for i in items) if s in SOURCES})
+    source = f" Scenes: {' and '.join(SOURCES[s] for s in sources)}." if sources else ""
+    return DESCRIPTION.format(ranked=ranked_by([i.properties.get("devscore:ranker") for i in items]), source=source)
 #: Placeholder extent of a collection that has no items yet.
 EMPTY_EXTENT = pystac.Extent(
     pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
@@ -54,6 +71,9 @@ def _item_assets() -> dict[str, ItemAssetDefinition]:
                                                     description=None),
         CHIPS_ASSET: ItemAssetDefinition.create(title="Chip scores (GeoParquet)", media_type=PARQUET_MEDIA_TYPE,
                                                 roles=["data"], description="One polygon per chip"),
+        CHIPS_FLATGEOBUF_ASSET: ItemAssetDefinition.create(
+            title="Chip scores (FlatGeobuf, for QGIS and GDAL without Parquet)", media_type=FLATGEOBUF_MEDIA_TYPE,
+            roles=["data"], description="One polygon per chip: the GeoParquet table's rows and columns"),
     }
 
 
@@ -73,7 +93,7 @@ def create_collection(items: Sequence[pystac.Item] = ()) -> pystac.Collection:
     collection = pystac.Collection(
         id=COLLECTION_ID,
         title=COLLECTION_TITLE,
-        description=DESCRIPTION,
+        description=describe(items),
         extent=pystac.Extent.from_items(items) if items else EMPTY_EXTENT,
         license=LICENSE,
         keywords=["economic development", "Sentinel-2", "poverty mapping", "deep learning", "COG"],

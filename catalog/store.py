@@ -76,6 +76,20 @@ def catalog_lock(catalog_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def check_unlocked(catalog_dir: Path) -> None:
+    """Raise CatalogError now if another process is writing the catalog (so a second writer is told at
+    once, not after the reads and staging it would do before taking ``catalog_lock``)."""
+    lock = catalog_dir / LOCK_FILE
+    if not lock.is_file():
+        return
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CatalogError(f"catalog {catalog_dir} is being written by another process") from None
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _remove(path: Path) -> None:
     """Remove a file or a folder tree; what cannot be removed stays for the next publish."""
     if path.is_dir() and not path.is_symlink():
@@ -247,3 +261,4 @@ def refresh_collection(collection: pystac.Collection, items: Sequence[pystac.Ite
     fresh = factory(items)
     collection.extent = fresh.extent
     collection.summaries = fresh.summaries
+    collection.description = fresh.description  # says how the items it now holds were made

@@ -15,14 +15,12 @@ import pystac.validation
 from pystac.validation.stac_validator import GetSchemaError, JsonSchemaSTACValidator
 from rio_cogeo.cogeo import cog_validate
 
+from catalog.journal import interrupted
+from publisher.constants import SCHEMA_LAYOUT, SCHEMAS_ENV
 from publisher.errors import DevscoreError
 from publisher.stac import COG_MEDIA_TYPE, multihash_sha256
 
 SCHEMA_URL_PREFIX = "https://stac-extensions.github.io/"
-#: Environment variable naming the folder of STAC extension schemas used when none is given.
-SCHEMAS_ENV = "DEVSCORE_STAC_SCHEMAS"
-#: How a schema folder is laid out (as published under SCHEMA_URL_PREFIX).
-SCHEMA_LAYOUT = "<extension>/<version>/schema.json"
 
 
 class SchemaFolderError(DevscoreError):
@@ -170,10 +168,63 @@ def validate_catalog(
                 problems += _schema_problems(obj, where)
             if isinstance(obj, pystac.Item):
                 problems += _asset_problems(obj, where, root_dir)
+        problems += night_light_consistency(root_dir)
+        problems += [Problem(".", f"an interrupted {operation} left files of this catalog out of step: run "
+                                  f"{command} again") for operation, command in interrupted(root_dir)]
     except Exception as exc:  # pystac raises anything from KeyError to TypeError on malformed JSON
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         problems.append(Problem(str(root_file), f"cannot read the catalog: {message}"))
     finally:
         pystac.validation.set_validator(previous)
         pystac_log.setLevel(pystac_level)
+    return problems
+
+
+#: Figures of ``devscore:viirs`` that the night-light report repeats (4 decimals in both).
+_FIGURES = ("pearson", "pearson_log1p", "spearman", "n")
+
+
+def _differs(a: Any, b: Any) -> bool:
+    try:
+        return not abs(float(a) - float(b)) <= 1e-4  # nan or missing: differs
+    except (TypeError, ValueError):
+        return True
+
+
+def night_light_consistency(root_dir: Path) -> list[Problem]:
+    """Cross-file invariants a command killed half-way could break: every score item's ``devscore:viirs``
+    names a night-light item that exists and has the figures of the report's row for that item, and
+    every row of the report whose score item exists is in that item's ``devscore:viirs``."""
+    import csv
+
+    from catalog.nightlights.store import REPORT_DIR, VIIRS_PROPERTY, collection_dir
+    from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
+
+    lights_dir = collection_dir(root_dir)
+    if not (lights_dir / "collection.json").is_file():
+        return []
+    table = lights_dir / REPORT_DIR / "correlations.csv"
+    rows = {}
+    if table.is_file():
+        with open(table, newline="", encoding="utf-8") as fh:
+            rows = {row["item"]: row for row in csv.DictReader(fh)}
+    problems = []
+    for path in sorted((root_dir / SCORE_COLLECTION_ID).glob("*/*.json")):
+        where = _relative(str(path), root_dir)
+        viirs = json.loads(path.read_text(encoding="utf-8")).get("properties", {}).get(VIIRS_PROPERTY)
+        row = rows.pop(path.stem, None)
+        if viirs is None:
+            if row is not None:
+                problems.append(Problem(where, f"the night-light report has a row for {path.stem} but the item has no "
+                                               f"{VIIRS_PROPERTY} (an interrupted command: run devscore compare again)"))
+            continue
+        lights_id = str(viirs.get("item", "")).split("/")[-1]
+        if not (lights_dir / lights_id / f"{lights_id}.json").is_file():
+            problems.append(Problem(where, f"{VIIRS_PROPERTY} names night-light item {lights_id!r}, which is not in "
+                                           "the catalog"))
+        if row is None:
+            problems.append(Problem(where, f"{VIIRS_PROPERTY} has no row in the night-light report"))
+        elif any(_differs(row.get(k), viirs.get(k)) for k in _FIGURES):
+            problems.append(Problem(where, f"{VIIRS_PROPERTY} differs from the night-light report's row (an "
+                                           "interrupted command: run devscore compare again)"))
     return problems

@@ -1,6 +1,6 @@
 """``make demo``: the whole pipeline on a region the project generates itself, offline, then serve it.
 
-Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for two years (with
+Steps: `devscore synth` makes four adjacent Sentinel-2 granules around Chengdu for three years (with
 their ground truth and VIIRS-like night lights) at a coarser grid than 10 m, so the demo fits in a few
 minutes on two CPU cores; `devscore run` takes them through acquisition, chips, the heuristic ranker
 (offline: no VLM), a small ResNet-18 training, scoring, publishing and validation, measures the
@@ -15,23 +15,23 @@ import logging
 import time
 from pathlib import Path
 
+from devscore.logs import configure_logging
 from devscore.run import run_all
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
 from publisher.pipeline import RunConfig
+from publisher.profiles import CPU_TRAINING
 from publisher.runstate import RunState, stage_key
 
 log = logging.getLogger("devscore.demo")
 
 DEMO_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
-DEMO_YEARS = (2022, 2023)
+DEMO_YEARS = (2021, 2022, 2023)
 #: Grid side of the demo's scenes: 100 m pixels (chips of 34 px) instead of the real 10 m, so that
 #: synthesis, ranking and training on 2 CPU cores take minutes; `devscore synth` defaults to 10 m.
 DEMO_SIZE = 1098
-#: A small training on the CPU: 64 px inputs, 80 steps (about the cost of 240 steps at 32 px); 3e-4 rather than
-#: train's 1e-4. On a 3-granule region (docs/science.md) it gave Spearman 0.842 / 0.769 (all / plain) where
-#: 32 px x 240 steps gave 0.777 / 0.666: the input side lifts the scorer more than training length.
-DEMO_TRAIN = {"input_size": 64, "batch_size": 16, "max_epochs": 4, "steps_per_epoch": 20, "patience": 5, "lr": 3e-4}
+#: The CPU profile's training (publisher.profiles.CPU_TRAINING, the one definition): 64 px inputs, 80 steps.
+DEMO_TRAIN = CPU_TRAINING
 #: ``--quick``: the same job on a coarser grid with a token training, to check the whole run in a minute.
 QUICK_SIZE, QUICK_TRAIN = 640, {"input_size": 32, "batch_size": 8, "max_epochs": 2, "steps_per_epoch": 3}
 
@@ -48,6 +48,21 @@ def demo_region(out: Path, size: int, seed: int = 0) -> Path:
     return region
 
 
+def print_counties(out: Path, catalog: Path) -> None:
+    """Figures per place: the synthetic counties (``out/zones/counties.gpkg``) through `devscore zonal`."""
+    from catalog.zonal.publish import publish_zonal
+    from catalog.zonal.table import wide_table
+    from publisher.zonal.counties import COUNTY_FIELD, write_counties
+
+    zones = out / "zones" / "counties.gpkg"
+    write_counties(DEMO_TILES, zones)
+    start = time.perf_counter()
+    result = publish_zonal(catalog, zones, COUNTY_FIELD)
+    print(f"\nFigures per county ({len(result.table[COUNTY_FIELD].unique())} synthetic counties around the towns, "
+          f"{time.perf_counter() - start:.1f} s; devscore zonal --zones {zones} --id-field {COUNTY_FIELD}):")
+    print(wide_table(result.table, COUNTY_FIELD))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Generate, run, publish, validate, measure and serve the demo."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,7 +75,14 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"a smoke run: grid {QUICK_SIZE} and a token training (scores are not meaningful)")
     args = parser.parse_args(argv)
     size, train = (QUICK_SIZE, QUICK_TRAIN) if args.quick else (args.size, DEMO_TRAIN)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging("info")
+    if not args.no_serve:  # before minutes of work: the map page would stay grey without MapLibre
+        from tiler_app.page import WebAssetsMissing, check_web_assets
+
+        try:
+            check_web_assets()
+        except WebAssetsMissing as exc:
+            raise SystemExit(f"Error: {exc}") from None
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -84,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
           f"demo wall time {time.perf_counter() - start:.0f} s")
     if report.problems:
         raise SystemExit(1)
+    print_counties(out, report.catalog)
     if not args.no_serve:
         import uvicorn
 

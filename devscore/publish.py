@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from catalog.ingest import publish_table
 from publisher.cli_types import NonEmptyPath
 
 
@@ -20,7 +19,15 @@ from publisher.cli_types import NonEmptyPath
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to paint the 10 m score grid: 'auto' uses CUDA when pycuda and a GPU are present.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar (logs still say what happened).")
-def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> None:
+@click.option("--pgstac", "pgstac", default=None, metavar="DSN",
+              help="Also load the items into this pgstac database (postgresql://...), one transaction per publish.")
+@click.option("--static/--no-static", default=True, show_default=True,
+              help="Write the static catalog; with --no-static the asset files land under --catalog and the "
+                   "items in --pgstac only.")
+@click.option("--any-year", is_flag=True,
+              help="Publish scene years outside Sentinel-2's era (2015 on) too, e.g. of another sensor.")
+def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgstac: str | None, static: bool,
+            any_year: bool) -> None:
     """Publish the granule-years of a chip-score table into a STAC catalog.
 
     Each granule-year becomes an Item `{tile}-{year}` with a Cloud-Optimized GeoTIFF of scores in
@@ -33,8 +40,12 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> 
     Example:
       devscore publish --scores scores.csv --catalog out/catalog
       mpiexec -n 2 devscore publish --scores scores.csv --catalog out/catalog
+      devscore publish --scores scores.csv --catalog out/assets --no-static --pgstac postgresql://...
     """
-    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress)
+    from catalog.ingest import publish_table
+
+    report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, static=static,
+                          pgstac=pgstac, any_year=any_year)
     if report is None:  # a non-root MPI rank
         return
     width = max([len(p.item.id) for p in report.published] + [10])
@@ -46,5 +57,6 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool) -> 
     click.echo(
         f"Published {len(report.published)} granule-year(s) on {report.ranks} {rank_word} in "
         f"{report.seconds:.1f} s: {len(result.added)} added, {len(result.replaced)} replaced, "
-        f"{result.total_items} items in {Path(catalog_dir) / 'catalog.json'}"
+        f"{result.total_items} items in " + (str(Path(catalog_dir) / 'catalog.json') if static else "pgstac")
+        + (" and pgstac" if static and pgstac else "")
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -38,3 +39,8 @@ class AtomicStacIO(DefaultStacIO):
 
     def write_text_to_href(self, href: str, txt: str) -> None:
         atomic_write_text(href, txt)
+
+    def json_dumps(self, json_dict: dict, *args, **kwargs) -> str:
+        """The standard library's JSON, whether or not orjson is installed (pypgstac brings it): pystac
+        would switch to orjson, which refuses non-string keys and formats differently."""
+        return json.dumps(json_dict, *args, indent=2, **kwargs)

@@ -1,11 +1,14 @@
-"""The ``chips`` asset: a GeoParquet table with one polygon and score per chip, for QGIS and pandas."""
+"""The ``chips`` assets: one polygon and score per chip, as GeoParquet (pandas, GDAL >= 3.8) and as
+FlatGeobuf (any GDAL since 3.1, so Debian's QGIS 3.22 opens it), written from the same frame."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 
 from publisher.atomic import atomic_path
 from publisher.scores import GranuleYear
@@ -27,17 +30,24 @@ def chips_frame(granule: GranuleYear) -> gpd.GeoDataFrame:
             "col": cols.astype(np.int8),
             "score": granule.scores[rows, cols].astype(np.float32),
             "scored": ~np.isnan(granule.scores[rows, cols]),
+            # the scene each chip was cut from: gap-filled chips name another scene of the year
+            "scene": (granule.chip_scenes[rows, cols] if granule.chip_scenes is not None
+                      else np.full(rows.size, granule.scene_id, dtype=object)),
         },
         geometry=gpd.GeoSeries(polygons, crs=grid.crs),
     )
     return frame.to_crs("EPSG:4326")
 
 
-def write_chips_geoparquet(granule: GranuleYear, path: str | Path) -> Path:
-    """Write the chips table as GeoParquet (temporary name, then rename)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        chips_frame(granule).to_parquet(tmp, index=False, compression="zstd")
-    return path
-
-
+def write_chips_tables(granule: GranuleYear, parquet_path: str | Path, flatgeobuf_path: str | Path) -> tuple[Path, Path]:
+    """Write the chips table as GeoParquet and as FlatGeobuf, the same frame in both (temporary names,
+    then renames)."""
+    frame = chips_frame(granule)
+    parquet_path, flatgeobuf_path = Path(parquet_path), Path(flatgeobuf_path)
+    with atomic_path(parquet_path) as tmp:
+        frame.to_parquet(tmp, index=False, compression="zstd")
+    buffer = io.BytesIO()  # GDAL's FlatGeobuf driver makes a folder of a path not ending in .fgb
+    pyogrio.write_dataframe(frame, buffer, driver="FlatGeobuf", layer="chips")
+    with atomic_path(flatgeobuf_path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return parquet_path, flatgeobuf_path

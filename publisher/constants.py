@@ -17,6 +17,8 @@ CHIPPED_SIZE: Final = CHIPS_PER_SIDE * CHIP_SIZE  # 10976
 #: Calendar years devscore accepts (Sentinel-2 imagery starts in 2015).
 FIRST_YEAR: Final = 2015
 LAST_YEAR: Final = 2100
+#: Years a user may still publish on purpose (``--any-year``): what the server's year routes take.
+SERVED_YEARS: Final = (1900, 2200)
 
 #: Score raster encoding.
 SCORE_DTYPE: Final = "float32"
@@ -37,3 +39,32 @@ LICENSE: Final = "CC-BY-4.0"
 SCORE_ASSET: Final = "score"
 THUMBNAIL_ASSET: Final = "thumbnail"
 CHIPS_ASSET: Final = "chips"
+
+#: Change between years (``devscore-change``): later minus earlier score, rendered with a diverging
+#: colormap centred on 0 over -CHANGE_DISPLAY..+CHANGE_DISPLAY (red: decline, blue: growth).
+CHANGE_COLLECTION_ID: Final = "devscore-change"
+CHANGE_ASSET: Final = "change"
+CHANGE_COLORMAP: Final = "rdbu"
+CHANGE_DISPLAY: Final = 0.5
+
+#: Scene search defaults (shown by the CLI's help without importing the search code).
+PLANETARY_COMPUTER: Final = "https://planetarycomputer.microsoft.com/api/stac/v1"
+DEFAULT_MAX_CLOUD: Final = 30.0
+
+#: `devscore synth` defaults: four granules around Chengdu; scenes fall on the 12th of distinct months,
+#: so a granule-year has at most 12 (scene ids are unique).
+SYNTH_DEFAULT_TILES: Final = ("48RUU", "48RVU", "48RUT", "48RVT")
+MAX_SCENES_PER_YEAR: Final = 12
+
+#: Scorer input side that needs no resampling: the chip's own side.
+NATIVE_INPUT_SIZE: Final = CHIP_SIZE
+
+#: Default layer of NASA Black Marble VNP46A4 files.
+VNP46A4_DEFAULT_LAYER: Final = "NearNadir_Composite_Snow_Free"
+
+#: Environment variable naming the folder of STAC extension schemas used when none is given, and its layout.
+SCHEMAS_ENV: Final = "DEVSCORE_STAC_SCHEMAS"
+SCHEMA_LAYOUT: Final = "<extension>/<version>/schema.json"
+
+#: The same chips table as FlatGeobuf, for GIS without a Parquet driver (QGIS 3.22 / GDAL 3.6 of Debian 12).
+CHIPS_FLATGEOBUF_ASSET: Final = "chips_flatgeobuf"

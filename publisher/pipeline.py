@@ -96,14 +96,16 @@ def _root_only(comm: Communicator, work: Callable[[], list[Path]]) -> Callable[[
     """``work`` on rank 0; the other ranks wait and share its success or its error."""
 
     def run() -> list[Path]:
-        outputs, error = [], None
+        outputs, error, caught = [], None, None
         if comm.is_root:
             try:
                 outputs = work()
             except DevscoreError as exc:
-                error = str(exc)
+                error, caught = str(exc), exc
         comm.idle_barrier()  # the other ranks wait asleep, leaving the cores to rank 0
         error = comm.bcast(error)
+        if caught is not None:  # rank 0 keeps the error's kind (an interruption says how to go on)
+            raise caught
         if error:
             raise DevscoreError(error)
         return outputs

@@ -10,8 +10,8 @@ from pathlib import Path
 import pystac
 
 from publisher.cog import write_score_cog
-from publisher.chips_table import write_chips_geoparquet
-from publisher.constants import CHIPS_ASSET, SCORE_ASSET, THUMBNAIL_ASSET
+from publisher.chips_table import write_chips_tables
+from publisher.constants import CHIPS_ASSET, CHIPS_FLATGEOBUF_ASSET, SCORE_ASSET, THUMBNAIL_ASSET
 from publisher.scores import GranuleYear
 from publisher.stac import create_item
 from publisher.thumbnail import write_thumbnail
@@ -19,7 +19,8 @@ from publisher.thumbnail import write_thumbnail
 log = logging.getLogger(__name__)
 
 #: File names of an item's assets inside its folder.
-ASSET_FILES = {SCORE_ASSET: "score.tif", THUMBNAIL_ASSET: "thumbnail.png", CHIPS_ASSET: "chips.parquet"}
+ASSET_FILES = {SCORE_ASSET: "score.tif", THUMBNAIL_ASSET: "thumbnail.png", CHIPS_ASSET: "chips.parquet",
+               CHIPS_FLATGEOBUF_ASSET: "chips.fgb"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def publish_granule_year(
     score = write_score_cog(granule.scores, granule.chip_grid, folder / ASSET_FILES[SCORE_ASSET], device=device,
                             threads=threads)
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
-    chips = write_chips_geoparquet(granule, folder / ASSET_FILES[CHIPS_ASSET])
-    item = create_item(granule, granule.grid, score, thumbnail, chips)
+    chips, chips_fgb = write_chips_tables(granule, folder / ASSET_FILES[CHIPS_ASSET],
+                                          folder / ASSET_FILES[CHIPS_FLATGEOBUF_ASSET])
+    item = create_item(granule, granule.grid, score, thumbnail, chips, chips_fgb)
     seconds = time.perf_counter() - start
     log.debug("staged %s in %.2f s", granule.id, seconds)
     return Published(item=item, folder=folder, seconds=seconds)

@@ -1,9 +1,11 @@
 """What a `devscore run` has done, so a re-run skips the stages whose inputs did not change.
 
-Each stage records a key (a hash of everything its outputs depend on) and its outputs' fingerprints in
-``OUT/run-state.json`` once it has finished; a stage is fresh when its key matches and its outputs are
-still there unchanged. A stage interrupted half-way recorded nothing, so it runs again (and training
-resumes from its last checkpoint).
+Each stage records a key (a hash of everything its outputs depend on: the content hashes of its
+inputs) and its outputs' SHA-256 in ``OUT/run-state.json`` once it has finished; a stage is fresh
+when its key matches and its outputs are still there unchanged. Outputs inside OUT are recorded
+relative to it, so a copied or moved run folder checks its own files (a replaced ``scores.parquet``
+is re-scored, a deleted ``model/`` re-trained), never the original's. A stage interrupted half-way
+recorded nothing, so it runs again (and training resumes from its last checkpoint).
 """
 
 from __future__ import annotations
@@ -43,13 +45,23 @@ class RunState:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
+    @property
+    def folder(self) -> Path:
+        """The run folder the state belongs to."""
+        return self.path.parent.resolve()
+
+    def relative(self, path: str | Path) -> str:
+        """``path`` relative to the run folder when inside it (POSIX), else absolute."""
+        resolved = Path(path).resolve()
+        return resolved.relative_to(self.folder).as_posix() if resolved.is_relative_to(self.folder) else str(resolved)
+
     def fresh(self, stage: str, key: str) -> bool:
         """Whether ``stage`` last finished with ``key`` and its outputs are unchanged since."""
         record = self._load().get(stage)
         if not record or record.get("key") != key:
             return False
         for output, sha in record.get("outputs", {}).items():
-            path = Path(output)
+            path = self.folder / output  # an absolute output stays absolute
             if not path.exists() or (sha and path.is_file() and file_sha256(path) != sha):
                 return False
         return True
@@ -58,7 +70,7 @@ class RunState:
         """Mark ``stage`` finished with ``key``; ``outputs`` are checked before it is skipped next time."""
         state = self._load()
         state[stage] = {"key": key, "seconds": round(seconds, 3),
-                        "outputs": {str(Path(p).resolve()): (file_sha256(p) if hash_files and Path(p).is_file() else "")
+                        "outputs": {self.relative(p): (file_sha256(p) if hash_files and Path(p).is_file() else "")
                                     for p in outputs}}
         atomic_write_text(self.path, json.dumps(state, indent=2))
 

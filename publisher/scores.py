@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from publisher.constants import CHIPS_PER_SIDE, SCORE_MAX, SCORE_MIN
+from publisher.constants import CHIPS_PER_SIDE, FIRST_YEAR, LAST_YEAR, SCORE_MAX, SCORE_MIN, SERVED_YEARS
 from publisher.errors import DevscoreError
 from publisher.grid import ChipGrid, ChipGridError, TileGrid, TileIdError
 
 REQUIRED_COLUMNS = ("tile", "datetime", "row", "col", "score")
 #: Where the chips were cut: all three or none.
 GEOMETRY_COLUMNS = ("epsg", "chip_transform", "chip_px")
-OPTIONAL_COLUMNS = ("scene_id", *GEOMETRY_COLUMNS)
+OPTIONAL_COLUMNS = ("scene_id", "chip_scene", *GEOMETRY_COLUMNS)
 #: How many offending rows an error message lists before it says "and N more".
 MAX_ROWS_IN_MESSAGE = 8
 
@@ -44,6 +44,13 @@ class GranuleYear:
     scores: np.ndarray = field(repr=False)
     #: The grid the chips were cut from; None means the method's 10 m layout (``grid.chips``).
     cut: ChipGrid | None = field(default=None, repr=False)
+    #: (32, 32) scene id of each chip where gaps were filled from other scenes of the year (None: all ``scene_id``).
+    chip_scenes: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def coverage(self) -> float:
+        """Share of the granule's chips with a score."""
+        return float(np.mean(~np.isnan(self.scores)))
 
     @property
     def id(self) -> str:
@@ -125,6 +132,8 @@ def _parse(df: pd.DataFrame, path: Path, unit: str) -> pd.DataFrame:
         out["scene_id"] = df["scene_id"].astype(object).where(df["scene_id"].notna(), None)
     else:
         out["scene_id"] = None
+    if "chip_scene" in df.columns:
+        out["chip_scene"] = df["chip_scene"].astype(object).where(df["chip_scene"].notna(), None)
     for tile in out["tile"].unique():
         try:
             TileGrid.from_tile_id(tile)
@@ -212,12 +221,24 @@ def _check_consistency(df: pd.DataFrame, path: Path, unit: str) -> None:
         )
 
 
-def read_chip_scores(path: str | Path) -> list[GranuleYear]:
-    """Read a chip-score table and return its granule-years, sorted by id."""
+def _check_years(df: pd.DataFrame, path: Path, unit: str, any_year: bool) -> None:
+    """Refuse scene years outside Sentinel-2's era (FIRST_YEAR..LAST_YEAR) unless ``any_year``, and
+    always outside SERVED_YEARS (the server could not serve them)."""
+    low, high = SERVED_YEARS if any_year else (FIRST_YEAR, LAST_YEAR)
+    bad = (df["year"] < low) | (df["year"] > high)
+    if bad.any():
+        hint = "" if any_year else " (Sentinel-2's era; --any-year publishes other years on purpose)"
+        raise ScoreTableError(f"{path.name}: the datetime's year must be in {low}..{high}{hint} at {_rows(bad, unit)}")
+
+
+def read_chip_scores(path: str | Path, any_year: bool = False) -> list[GranuleYear]:
+    """Read a chip-score table and return its granule-years, sorted by id (years outside Sentinel-2's
+    era are refused unless ``any_year``)."""
     path = Path(path)
     raw, unit = _load(path)
     _check_columns(raw, path)
     df = _parse(raw.reset_index(drop=True), path, unit)
+    _check_years(df, path, unit, any_year)
     _check_consistency(df, path, unit)
     granules = []
     for (tile, year), group in df.groupby(["tile", "year"], sort=True):
@@ -225,6 +246,10 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
         scores[group["row"].to_numpy(), group["col"].to_numpy()] = group["score"].to_numpy()
         first = group.iloc[0]
         mask = (df["tile"] == tile) & (df["year"] == year)
+        chip_scenes = None
+        if "chip_scene" in group.columns and group["chip_scene"].notna().any():
+            chip_scenes = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), None, dtype=object)
+            chip_scenes[group["row"].to_numpy(), group["col"].to_numpy()] = group["chip_scene"].to_numpy()
         granules.append(
             GranuleYear(
                 tile=str(tile),
@@ -233,6 +258,7 @@ def read_chip_scores(path: str | Path) -> list[GranuleYear]:
                 scene_id=None if first["scene_id"] is None else str(first["scene_id"]),
                 scores=scores,
                 cut=_chip_grid(str(tile), int(year), group, path, unit, mask),
+                chip_scenes=chip_scenes,
             )
         )
     return granules
@@ -254,6 +280,7 @@ def scores_to_table(granules: list[GranuleYear]) -> pd.DataFrame:
                     "score": g.scores[rows, cols],
                     "scene_id": g.scene_id,
                     **geometry,
+                    **({"chip_scene": g.chip_scenes[rows, cols]} if g.chip_scenes is not None else {}),
                 }
             )
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pystac
 from pystac.extensions.file import FileExtension
 from pystac.extensions.grid import GridExtension
@@ -19,6 +21,7 @@ from shapely.geometry import shape
 from publisher import __version__
 from publisher.constants import (
     CHIPS_ASSET,
+    CHIPS_FLATGEOBUF_ASSET,
     COLLECTION_ID,
     COLORMAP,
     SCORE_ASSET,
@@ -34,8 +37,23 @@ from publisher.scores import GranuleYear
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 #: Where a scene id points when the source is Planetary Computer's Sentinel-2 L2A collection.
 SOURCE_ITEM_URL = "https://planetarycomputer.microsoft.com/api/stac/v1/collections/sentinel-2-l2a/items/{}"
+#: How the clusters were ordered, by the ranker an item records (``devscore:ranker``).
+RANKED_BY = {"heuristic": "ranked by devscore's pixel-index heuristic (offline, no vision-language model)",
+             "vlm": "ranked by a vision-language model",
+             "file": "ordered by a partial order graph (POG) a person wrote"}
+#: Where the scenes came from, by the source an item records (``devscore:source``).
+SOURCES = {"synthetic": "synthetic Sentinel-2-like scenes (devscore synth)",
+           "planetary-computer": "Sentinel-2 L2A scenes from Planetary Computer",
+           "stac-api": "Sentinel-2 L2A scenes from a STAC API",
+           "local-catalog": "Sentinel-2 L2A scenes from a local STAC catalog"}
 COG_MEDIA_TYPE = pystac.MediaType.COG
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+FLATGEOBUF_MEDIA_TYPE = "application/vnd.flatgeobuf"
+TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
+#: What the chips tables' columns mean (``table:columns``; the columns themselves are read from the file).
+CHIP_COLUMNS = {"tile": "MGRS tile", "year": "calendar year", "row": "chip row, 0 the northern",
+                "col": "chip column, 0 the western", "score": "development score in [0, 1], NaN where unscored",
+                "scored": "whether the chip has a score", "geometry": "chip outline, WGS84"}
 #: The default render: every client that reads the render extension gets the method's heat map.
 DEFAULT_RENDER = {
     "title": "Development score",
@@ -74,11 +92,53 @@ def _file_fields(asset: pystac.Asset, path: Path) -> None:
     file_ext.checksum = multihash_sha256(path)
 
 
+def ranked_by(rankers: Sequence[str | None]) -> str:
+    """Words for how the clusters behind some scores were ordered (their ``devscore:ranker`` values)."""
+    known = [RANKED_BY[r] for r in sorted({r for r in rankers if r in RANKED_BY})]
+    return " or ".join(known) if known else "ranked (the ranker was not recorded)"
+
+
+def lineage(ranker: str | None, source: str | None) -> str:
+    """``processing:lineage`` of a score item from what actually made it: its scenes and its ranker."""
+    return (f"{SOURCES.get(source or '', 'Sentinel-2 L2A visual scenes')} -> 32 x 32 chips -> ResNet-18 scores "
+            f"trained on a partial order of clusters {ranked_by([ranker])} -> painted 10 m grid")
+
+
+def record_source(item: pystac.Item, source: str, scene_url: str | None) -> None:
+    """Record where the item's scene came from (``devscore:source``, ``devscore:scene_id``), link the
+    scene only where it exists (``scene_url``, a template taking the scene id; None for a scene with no
+    address, as a synthetic one), and derive the lineage from the source and the item's ranker."""
+    scene = [link for link in item.links if link.rel == "derived_from" and (link.title or "").startswith("Source scene")]
+    for link in scene:
+        item.links.remove(link)
+    item.properties["devscore:source"] = source
+    if scene:
+        scene_id = scene[0].title.removeprefix("Source scene ")
+        item.properties["devscore:scene_id"] = scene_id
+        if scene_url:
+            item.add_link(pystac.Link(rel="derived_from", target=scene_url.format(scene_id),
+                                      media_type=pystac.MediaType.GEOJSON, title=scene[0].title))
+    item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"), source)
+
+
+def _table_fields(asset: pystac.Asset, parquet_path: Path) -> None:
+    """Table extension fields of a chips asset: its columns (read from the GeoParquet, which both
+    formats share) and its row count."""
+    schema = pq.read_schema(parquet_path)
+    asset.extra_fields["table:columns"] = [
+        {"name": name, "type": str(schema.field(name).type) if name != "geometry" else "geometry",
+         "description": CHIP_COLUMNS.get(name, "")} for name in schema.names]
+    asset.extra_fields["table:primary_geometry"] = "geometry"
+    asset.extra_fields["table:row_count"] = pq.read_metadata(parquet_path).num_rows
+
+
 def create_item(
-    granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path
+    granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path,
+    chips_flatgeobuf_path: Path | None = None,
 ) -> pystac.Item:
-    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets; the projection fields
-    describe the COG's grid, the one the chips were cut from."""
+    """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets (GeoParquet, and the same
+    table as FlatGeobuf when given); the projection fields describe the COG's grid, the one the chips
+    were cut from."""
     year = granule.year
     cut = granule.chip_grid
     item = pystac.Item(
@@ -94,8 +154,8 @@ def create_item(
                            f"painted on the {cut.pixel_size:g} m grid its chips were cut from.",
             "processing:software": {"devscore": __version__},
             "processing:level": "L3",
-            "processing:lineage": "Sentinel-2 L2A visual -> 32 x 32 chips -> ResNet-18 scores trained on a "
-                                  "VLM-ranked partial order of clusters -> painted on the chips' grid",
+            "devscore:coverage": round(granule.coverage, 4),
+            "processing:lineage": lineage(None, None),
         },
         collection=COLLECTION_ID,
     )
@@ -137,9 +197,26 @@ def create_item(
                          roles=["data"])
     item.add_asset(CHIPS_ASSET, chips)
     _file_fields(chips, chips_path)
+    _table_fields(chips, chips_path)
+    if chips_flatgeobuf_path is not None:
+        flatgeobuf = pystac.Asset(href=str(chips_flatgeobuf_path), media_type=FLATGEOBUF_MEDIA_TYPE,
+                                  title="Chip scores (FlatGeobuf, for QGIS and GDAL without Parquet)",
+                                  description="The chips table of the GeoParquet asset: same rows, same columns.",
+                                  roles=["data"])
+        item.add_asset(CHIPS_FLATGEOBUF_ASSET, flatgeobuf)
+        _file_fields(flatgeobuf, chips_flatgeobuf_path)
+        _table_fields(flatgeobuf, chips_path)
+    item.stac_extensions.append(TABLE_SCHEMA)
 
     RenderExtension.ext(item, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER)})
     if granule.scene_id:
         item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(granule.scene_id),
                                   media_type=pystac.MediaType.GEOJSON, title=f"Source scene {granule.scene_id}"))
+    if granule.chip_scenes is not None:  # scenes that filled the chosen scene's blank and cloudy chips
+        used = granule.chip_scenes[~np.isnan(granule.scores)]
+        for scene in sorted({s for s in used if s and s != granule.scene_id}):
+            count = int(np.sum(used == scene))
+            item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(scene),
+                                      media_type=pystac.MediaType.GEOJSON,
+                                      title=f"Source scene {scene} ({count} gap-filled chips)"))
     return item

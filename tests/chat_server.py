@@ -125,6 +125,13 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
             self._send(status, {"error": {"message": message, "type": "test_server", "code": status}}, headers)
 
+        def do_GET(self) -> None:  # noqa: N802 - the model list, as OpenAI-compatible servers serve it
+            if self.path != "/v1/models":
+                return self._error(404, f"no route {self.path}")
+            if server.api_key is not None and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                return self._error(401, "invalid API key")
+            self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             start = time.perf_counter()
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")

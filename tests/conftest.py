@@ -94,3 +94,35 @@ def served_catalog(tmp_path_factory) -> tuple[str, Path]:
     publish_table(table, tmp / "catalog", device="cpu", progress=False)
     with serve_catalog(tmp / "catalog", tmp / "serve.log") as base:
         yield base, tmp / "catalog"
+
+
+@pytest.fixture(scope="session")
+def demo_served(tmp_path_factory) -> tuple[str, Path]:
+    """(base URL, catalog folder) of a demo-like catalog (scores, model, night lights and their report;
+    tests/demo_like.py) served by `devscore serve` on 127.0.0.1, once per session."""
+    from tests.demo_like import build_demo_like
+
+    tmp = tmp_path_factory.mktemp("demo-like")
+    catalog = build_demo_like(tmp)
+    with serve_catalog(catalog, tmp / "serve.log") as base:
+        yield base, catalog
+
+
+@pytest.fixture(scope="session")
+def served_both(tmp_path_factory) -> tuple[str, Path]:
+    """A catalog with scores and ingested, compared night lights of 48RVU-2023 (both routers have an
+    item and a year), served by `devscore serve`; yields (base URL, catalog)."""
+    from catalog.nightlights.compare import compare_catalog
+    from catalog.nightlights.ingest import ingest
+    from tests.nightlights_fixtures import publish_field_scores, write_vnl_like
+
+    tmp = tmp_path_factory.mktemp("served-both")
+    catalog = publish_field_scores(tmp, ("48RVU",), 2023)
+    ingest([write_vnl_like(tmp / "VNL_npp_2023_global.average.dat.tif", (103.7, 29.5, 105.35, 31.0), 2023)],
+           2023, catalog)
+    compare_catalog(catalog)
+    with serve_catalog(catalog, tmp / "serve.log") as base:
+        yield base, catalog
+
+
+from tests.pgstac_db import pgstac_dsn, pgstac_server  # noqa: E402,F401  (PostgreSQL/pgstac for the pgstac tests)

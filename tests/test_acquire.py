@@ -114,5 +114,5 @@ def test_cli_refuses_two_sources_and_bad_lists(tmp_path):
     assert both.returncode == 2 and "not both" in both.stderr and "Traceback" not in both.stderr
     years = subprocess.run([str(exe), "chips", "--tile", "48RVU", "--year", "2023,20x3", "--source-catalog",
                             str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
-    assert years.returncode == 2 and "'2023,20x3' is not a comma-separated list of year values" in years.stderr
+    assert years.returncode == 2 and "'20x3' is not a year or a range of years" in years.stderr
     assert "Traceback" not in years.stderr and not (tmp_path / "out").exists()

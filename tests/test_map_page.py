@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,3 +48,14 @@ def test_map_page_draws_the_score_layer(served_catalog, tmp_path):
     assert "devscore-scores 2023" in summary["text"]
     assert "score" in summary["text"]  # legend and the clicked chip's score
     assert colours(png) > 50
+
+
+@needs_browser
+@pytest.mark.skipif(not os.environ.get("DEVSCORE_DEMO_URL"), reason="set DEVSCORE_DEMO_URL to a served demo")
+def test_readme_picture_of_the_demo():
+    """The README's picture: the demo's map page (`make demo`, then DEVSCORE_DEMO_URL=http://127.0.0.1:8000
+    pytest -k readme_picture) shot by the same driver, drawn, and written to docs/img/map-page.png."""
+    png = ROOT / "docs" / "img" / "map-page.png"
+    summary = shoot(f"{os.environ['DEVSCORE_DEMO_URL'].rstrip('/')}/", png, wait_for="devscore-scores")
+    assert summary["tiles"]["loaded"] > 0 and summary["tiles"]["errors"] == [] and colours(png) > 50
+    Image.open(png).convert("RGB").quantize(colors=256).save(png, optimize=True)

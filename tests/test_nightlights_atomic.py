@@ -132,7 +132,8 @@ def test_a_kill_during_ingest_leaves_items_wholly_old_or_new(world, drawn_figure
         with monkeypatch.context() as patch, pytest.raises(Killed):
             Crash(patch, at=k)
             ingest([lights_b], YEAR, catalog)
-        assert validate_catalog(catalog, schema_dir) == [], f"killed before file operation {k}"
+        problems = validate_catalog(catalog, schema_dir)  # consistent, or the interruption is named
+        assert all("interrupted" in p.what for p in problems), f"killed before file operation {k}: {problems}"
         seen = _items(catalog)
         assert set(seen) == set(new), k
         assert seen == old or seen == new, f"half-installed after kill {k}"
@@ -142,7 +143,7 @@ def test_a_kill_during_ingest_leaves_items_wholly_old_or_new(world, drawn_figure
         assert viirs in (None, new_viirs if lights_new else old_viirs), f"stale devscore:viirs after kill {k}"
         outcomes.add((lights_new, viirs is None))
         ingest([lights_b], YEAR, catalog)  # the next run finishes the job and cleans up
-        assert not (catalog / STAGING_DIR).exists()
+        assert not (catalog / STAGING_DIR).exists() and validate_catalog(catalog, schema_dir) == []
         assert _tree(catalog) == expected, f"leftovers of the ingest killed before file operation {k}"
         shutil.rmtree(catalog)
     # caught before anything, with the old figures withdrawn, right after the switch, and when done
@@ -204,3 +205,36 @@ def test_scores_published_after_uncompared_night_lights_are_linked_both_ways(tmp
     lights_file = (catalog / "viirs-nightlights" / ITEM / f"{ITEM}.json").resolve()
     assert sorted(_related_targets(catalog)) == sorted([score_file, lights_file])
     assert _viirs(catalog) is None
+
+
+def test_validate_finds_a_report_left_stale_by_a_kill(world, tmp_path, schema_dir, monkeypatch):
+    """Issue 20 defect 8: killed after the score items were installed and before the report followed,
+    the catalog was valid to `devscore validate` but its report told other figures than its items;
+    `devscore compare` run again makes them agree."""
+    _, base, _, _ = world
+    catalog = Path(shutil.copytree(base, tmp_path / "catalog"))
+    assert validate_catalog(catalog, schema_dir) == []
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(compare, "refresh_report", killed)
+    noisy = np.clip(field_scores(TILE, YEAR, seed=98) + np.random.default_rng(6).normal(0, 0.2, (32, 32)), 0, 1)
+    with pytest.raises(Killed):
+        _publish(catalog, tmp_path, noisy.astype(np.float32), "new.csv")
+    monkeypatch.undo()
+    problems = [p.what for p in validate_catalog(catalog, schema_dir)]
+    assert any("night-light report" in p for p in problems) and any("devscore publish" in p for p in problems)
+    _publish(catalog, tmp_path, noisy.astype(np.float32), "new.csv")  # the interrupted command, again
+    assert validate_catalog(catalog, schema_dir) == []
+
+
+def test_validate_finds_figures_stripped_from_a_score_item(world, tmp_path, schema_dir):
+    _, base, _, _ = world
+    catalog = Path(shutil.copytree(base, tmp_path / "catalog"))
+    path = catalog / "devscore-scores" / ITEM / f"{ITEM}.json"
+    doc = json.loads(path.read_text())
+    del doc["properties"]["devscore:viirs"]
+    path.write_text(json.dumps(doc))
+    problems = validate_catalog(catalog, schema_dir)
+    assert len(problems) == 1 and "devscore:viirs" in problems[0].what

@@ -36,13 +36,17 @@ FAST = dict(epochs=2, k_max=8, category_sample=120, pogs=10, input_size=32, prog
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On 2 cores shared with other jobs one thread trains about 5x faster than two (measured)."""
+def one_thread():
+    """One thread for torch and for the BLAS/OpenMP pools (scikit-learn's K-means): the figures then do
+    not depend on the machine's core count or on what earlier tests left set, and on 2 cores shared
+    with other jobs one thread trains about 5x faster than two (measured)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(limits=1):
+        yield
     torch.set_num_threads(threads)
 
 
@@ -135,14 +139,27 @@ def annotated(synthetic, truth_by_image, tmp_path_factory) -> tuple[Path, object
     return tmp / "vlm", ranking
 
 
-def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, truth_by_image, annotated):
-    """The sigma = 10 annotator's final POG reaches Spearman >= 0.8 against the truth; one answering
-    from shuffled truth stays near 0."""
+#: Ranking seeds the sigma = 10 annotator's figure is averaged over. One ranking's Spearman over ~19
+#: clusters moves with the seed (clusters on random-init ResNet-18 features): seeds 0-7 gave 0.81 to
+#: 0.96 (mean 0.88, SD 0.05) on a 2-core EPYC, and a full-suite run once gave 0.73 for seed 0 alone.
+ANNOTATOR_SEEDS = (0, 1, 2)
+#: Below the low end of that spread for a mean of three seeds (about 4 SD of the mean under 0.88).
+ANNOTATOR_FLOOR = 0.75
+
+
+def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, truth_by_image, annotated, tmp_path):
+    """The sigma = 10 annotator's final POG, averaged over ANNOTATOR_SEEDS, stays above the floor set
+    from its measured spread; one answering from shuffled truth stays near 0."""
     region, chips_dir, truth = synthetic
     folder, ranking = annotated
     figures = {}
     clusters = pd.read_parquet(folder / "clusters.parquet")
-    figures[10] = evaluate_ranking(folder, region, chips_dir)
+    per_seed = [evaluate_ranking(folder, region, chips_dir)]
+    for seed in ANNOTATOR_SEEDS[1:]:
+        with ChatServer(annotator(truth_by_image, sigma=10)) as server:
+            other = run_rank(chips_dir, VLMRanker(_client(server, None)), RankOptions(**{**FAST, "seed": seed}))
+        per_seed.append(evaluate_ranking(write_ranking(other, tmp_path / f"vlm{seed}"), region, chips_dir))
+    figures[10] = float(np.mean([r.spearman_all for r in per_seed]))
     provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["ranker"] == "vlm" and provenance["calls"] > 0 and "api_key" not in json.dumps(provenance)
     n = ranking.n_clusters
@@ -161,7 +178,8 @@ def test_simulated_annotator_recovers_truth_and_shuffled_does_not(synthetic, tru
             rhos.append(score_clusters(clusters, dict(enumerate(result.targets)), truth))
         figures[sigma] = rhos[0] if len(rhos) == 1 else np.mean([r.spearman_all for r in rhos])
     print("annotator:", {k: (v.row() if hasattr(v, "row") else v) for k, v in figures.items()})
-    assert figures[10].spearman_all >= 0.8
+    print("sigma 10 per seed:", [r.row() for r in per_seed])
+    assert figures[10] >= ANNOTATOR_FLOOR
     assert abs(figures["shuffled"]) < 0.35
 
 

@@ -25,7 +25,7 @@ from publisher.imagery.chipfiles import list_chip_files
 from publisher.scoring.data import BalancedSampler, load_ranking, load_training_chips
 from publisher.scoring.losses import histogram_kl, rank_loss, seed_loss, soft_histogram
 from publisher.scoring.model import CheckpointError, Scorer, load_scorer, load_weights, normalise
-from publisher.scoring.train import TrainConfig, TrainingError, train
+from publisher.scoring.train import TrainConfig, TrainingError, TrainingInterrupted, train
 from tests.ranking_fixture import build_ranking
 
 BIN = Path(sys.executable).parent
@@ -146,7 +146,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(region, ranking, tmp_path):
         if epoch == 1:
             raise KeyboardInterrupt
 
-    with pytest.raises(TrainingError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2"):
         train(ranking, region[1], tmp_path / "cut", config, progress=False, on_epoch_end=interrupt,
               plot=False)
     assert not (tmp_path / "cut" / "model.pt").exists() and (tmp_path / "cut" / "last.pt").exists()
@@ -265,7 +265,9 @@ def test_interrupted_training_leaves_a_resumable_state(region, ranking, tmp_path
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    _one_line_error(subprocess.CompletedProcess(args, proc.returncode, "", stderr), "interrupted")
+    last = stderr.strip().splitlines()[-1]
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert last.startswith("Interrupted: training interrupted") and "--resume" in last, stderr
     assert not (out / "model.pt").exists() and not list(out.glob(".*.tmp"))
     saved = torch.load(out / "last.pt", weights_only=True)
     assert saved["state"]["epoch"] >= 1

@@ -64,3 +64,21 @@ def test_errors_are_not_cached(cached_server):
     for _ in range(2):
         response = httpx.get(url)
         assert response.status_code == 404 and "x-devscore-cache" not in response.headers
+
+
+def test_a_foreign_host_or_accept_cannot_poison_the_cache(cached_server):
+    """Issue 20 defect 5: a request with ``Host: evil.example`` stored a document whose links pointed
+    there and later clients got it (``x-devscore-cache: hit``); an ``Accept: text/html`` request stored
+    HTML that JSON clients then received."""
+    base, _ = cached_server
+    url = f"{base}/collections/devscore-scores/items/48RVU-2023/tiles/WebMercatorQuad"
+    evil = httpx.get(url, headers={"Host": "evil.example", "Accept": "application/json"})
+    assert evil.status_code == 200 and "evil.example" in evil.text  # the document embeds the request's host
+    honest = httpx.get(url, headers={"Accept": "application/json"})
+    assert honest.status_code == 200 and "evil.example" not in honest.text
+    assert base.split("//")[1] in honest.text
+    html = httpx.get(url, headers={"Accept": "text/html"})
+    assert html.headers["content-type"].startswith("text/html")
+    as_json = httpx.get(url, headers={"Accept": "application/json"})
+    assert as_json.headers["content-type"].startswith("application/json")
+    assert as_json.headers["x-devscore-cache"] == "hit" and as_json.json() == honest.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -240,8 +241,42 @@ def _closed_port() -> int:
 def test_unreachable_endpoint_is_one_error():
     vlm = VLMClient(VLMConfig(base_url=f"http://127.0.0.1:{_closed_port()}/v1", model="m", max_retries=0),
                     progress=False)
-    with pytest.raises(VLMError, match="no answer from 127.0.0.1.*connection failed"):
+    with pytest.raises(VLMError, match="127.0.0.1.* cannot be reached: the connection was refused; "
+                                       "check DEVSCORE_VLM_BASE_URL"):
         vlm.score_images_sync(images(2))
+
+
+@pytest.mark.parametrize("where, setting, message", [
+    ("closed", "DEVSCORE_VLM_BASE_URL", "the connection was refused"),
+    ("unresolvable", "DEVSCORE_VLM_BASE_URL", "its name does not resolve"),
+    ("key", "DEVSCORE_VLM_API_KEY", "refused the API key (HTTP 401)"),
+    ("path", "DEVSCORE_VLM_BASE_URL", "answered 404 for /v1/wrong/models"),
+    ("model", "DEVSCORE_VLM_MODEL", "does not serve model 'other'"),
+])
+def test_the_up_front_check_names_the_setting_to_fix(where, setting, message):
+    """A wrong endpoint is one line naming the DEVSCORE_VLM_* setting, before any image is sent."""
+    with ChatServer(lambda *a: "50", api_key="right") as server:
+        config = {"base_url": server.url, "model": server.model, "api_key": "right"}
+        config.update({"closed": {"base_url": f"http://127.0.0.1:{_closed_port()}/v1"},
+                       "unresolvable": {"base_url": "http://vlm.invalid/v1"},  # RFC 2606: never resolves
+                       "key": {"api_key": "wrong"}, "path": {"base_url": server.url + "/wrong"},
+                       "model": {"model": "other"}}[where])
+        with pytest.raises(VLMError) as err:
+            VLMClient(VLMConfig(**config), progress=False).check()
+        VLMClient(VLMConfig(base_url=server.url, model=server.model, api_key="right"), progress=False).check()
+        assert server.seen == []  # no chat call was made
+    assert message in str(err.value) and str(err.value).endswith(f"check {setting}") and "right" not in str(err.value)
+
+
+def test_run_with_an_unreachable_vlm_stops_before_the_chips(tmp_path):
+    env = {**os.environ, "DEVSCORE_VLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1", "DEVSCORE_VLM_MODEL": "m"}
+    proc = subprocess.run([sys.executable, "-c", "from devscore.cli import main; main()", "run", "--tiles", "48RVU",
+                           "--years", "2023", "--stac-api", f"http://127.0.0.1:{_closed_port()}", "--out",
+                           str(tmp_path / "run"), "--ranker", "vlm"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("check DEVSCORE_VLM_BASE_URL")
+    assert not (tmp_path / "run").exists()
 
 
 def test_wrong_key_and_unknown_model_are_one_line_errors_without_the_key(caplog):
@@ -263,16 +298,16 @@ def test_cli_style_error_has_no_traceback(tmp_path):
     code = (
         "from publisher.ranking.vlm import VLMClient, VLMConfig\n"
         "import click\n"
-        "from devscore.cli import cli, COMMANDS, main\n"
+        "from devscore.cli import COMMANDS, CommandEntry, main\n"
         "@click.command('vlmcheck')\n"
         "def vlmcheck():\n"
         f"    VLMClient(VLMConfig(base_url='http://127.0.0.1:{_closed_port()}/v1', model='m', max_retries=0),"
         " progress=False).score_images_sync([b'x'])\n"
-        "COMMANDS['vlmcheck'] = '__main__:vlmcheck'\n"
+        "COMMANDS['vlmcheck'] = CommandEntry('__main__:vlmcheck', 'check')\n"
         "import sys; sys.argv = ['devscore', 'vlmcheck']\n"
         "main()\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1].startswith("Error: no answer from 127.0.0.1")
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: VLM endpoint 127.0.0.1")
     assert "Traceback" not in proc.stderr

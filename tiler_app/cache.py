@@ -3,9 +3,12 @@ for again by every viewer, QGIS re-rendering on pan) costs a look-up instead of 
 PNG encode.
 
 The store is diskcache (SQLite and files in one folder, safe across processes, bounded in bytes), so
-all uvicorn workers given the same folder share one cache. Keys hold the request path, the query
-string and the catalog's version: a publish that replaces an item changes the version, so no stale
-tile outlives it. Only successful GET tile responses are kept.
+all uvicorn workers given the same folder share one cache. Keys hold everything that shapes an
+answer: the request path and query string, the effective base URL (scheme, Host, root path: TileJSON
+and tile-set documents embed it) and the Accept header (content negotiation), and the catalog's
+version: a publish that replaces an item changes the version, so no stale tile outlives it, and a
+request with a foreign Host or Accept cannot poison what other clients get. Only successful GET tile
+responses are kept.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ def open_store(directory: str | None, max_mb: int) -> diskcache.Cache:
     return diskcache.Cache(directory, size_limit=max_mb * 2**20, eviction_policy="least-recently-stored")
 
 
+def cache_key(scope: Scope) -> tuple:
+    """What shapes a response besides the catalog: path, query, effective base URL and Accept."""
+    headers = dict(scope.get("headers", []))
+    return (scope["path"], scope["query_string"], scope.get("scheme", "http"), headers.get(b"host", b""),
+            scope.get("root_path", ""), headers.get(b"accept", b""))
+
+
 class TileCache:
     """ASGI middleware: answer tile requests from ``store`` when it holds them, else render and keep them."""
 
@@ -38,7 +48,7 @@ class TileCache:
             await self.app(scope, receive, send)
             return
         # the catalog's version (file stats) and the store (SQLite) are blocking I/O: off the event loop
-        key = (scope["path"], scope["query_string"], await anyio.to_thread.run_sync(self.version))
+        key = (*cache_key(scope), await anyio.to_thread.run_sync(self.version))
         entry = await anyio.to_thread.run_sync(self.store.get, key)
         if entry is not None:
             headers, body = entry

@@ -7,7 +7,7 @@ The path dependencies replace TiTiler's ``url=`` parameter: a request names a co
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from fastapi import Depends, Path, Request
 from rasterio.crs import CRS
@@ -102,23 +102,30 @@ def valid_bbox(minx: float, miny: float, maxx: float, maxy: float,
     return box
 
 
-def bbox_image_limits(request: Request, collection_id: CollectionId, item_id: ItemId,
-                      box=Depends(valid_bbox), coord_crs: CRS | None = Depends(CoordCRSParams),
-                      catalog=Depends(get_catalog)) -> None:
-    """Refuse a bbox image whose native-resolution read passes MAX_IMAGE_PIXELS."""
-    check_implied_pixels(box, coord_crs, catalog.item(collection_id, item_id).item, request)
+def score_item(collection_id: CollectionId, item_id: ItemId, catalog=Depends(get_catalog)) -> dict[str, Any]:
+    """The STAC Item of a score layer (404 for unknown ids)."""
+    return catalog.item(collection_id, item_id).item
 
 
-async def feature_body_limits(request: Request, collection_id: CollectionId, item_id: ItemId,
-                              catalog=Depends(get_catalog)) -> None:
-    """Refuse a feature body of more than MAX_FEATURES features, or one whose native read passes
-    MAX_IMAGE_PIXELS (the body is parsed again by TiTiler: FastAPI keeps the bytes)."""
-    body = loads_body(await request.body())
-    coord_crs = request.query_params.get("coord_crs")
-    crs = parse_crs(coord_crs) if coord_crs else None
-    item = catalog.item(collection_id, item_id).item
-    for bounds in feature_bounds(body):
-        check_implied_pixels(bounds, crs, item, request)
+def item_checks(item_dependency: Callable[..., dict[str, Any]]) -> list:
+    """TiTiler ``route_dependencies`` of an item factory whose Item ``item_dependency`` finds: the
+    coordinate checks, and the pixel counts its bbox and feature reads imply (MAX_IMAGE_PIXELS,
+    MAX_COVERAGE_SIDE, MAX_FEATURES)."""
+
+    def bbox_image_limits(request: Request, box=Depends(valid_bbox), coord_crs: CRS | None = Depends(CoordCRSParams),
+                          item=Depends(item_dependency)) -> None:
+        check_implied_pixels(box, coord_crs, item, request)
+
+    async def feature_body_limits(request: Request, item=Depends(item_dependency)) -> None:
+        # the body is parsed again by TiTiler: FastAPI keeps the bytes
+        body = loads_body(await request.body())
+        coord_crs = request.query_params.get("coord_crs")
+        crs = parse_crs(coord_crs) if coord_crs else None
+        for bounds in feature_bounds(body):
+            check_implied_pixels(bounds, crs, item, request)
+
+    return [*COORDINATE_CHECKS, (_BBOX_IMAGES, [Depends(bbox_image_limits)]),
+            (_FEATURES, [Depends(feature_body_limits)])]
 
 
 _BBOX_IMAGES = [{"path": "/bbox/{minx},{miny},{maxx},{maxy}.{format}", "method": "GET"},
@@ -133,6 +140,5 @@ COORDINATE_CHECKS = [
     ([*_BBOX_IMAGES, {"path": "/bbox/{minx},{miny},{maxx},{maxy}/assets", "method": "GET"}],
      [Depends(valid_bbox)]),
 ]
-#: ``route_dependencies`` of the item factory: coordinates, and the pixel counts bbox and feature reads imply.
-ITEM_CHECKS = [*COORDINATE_CHECKS, (_BBOX_IMAGES, [Depends(bbox_image_limits)]),
-               (_FEATURES, [Depends(feature_body_limits)])]
+#: ``route_dependencies`` of the score item factory.
+ITEM_CHECKS = item_checks(score_item)

@@ -1,25 +1,31 @@
 """Bounded cost per request: every parameter that scales memory or time is capped, and a request past a
-cap answers 400 naming the limit, before any pixel is read.
+cap answers 400 naming the limit, before any library sees the value.
 
 Without caps, one request reaches gigabytes (``tilesize=16384``, ``statistics?max_size=0`` reads the
-granule at full resolution, a bbox image is read at the native 10 m unless a size is given). The
-limits hold for every route of the tile factories (a router dependency reads the query and path
-parameters); the bbox and feature routes also check the pixel count their area implies.
+granule at full resolution, a bbox image is read at the native 10 m unless a size is given, 64 x
+``bidx=1`` reads the data 64 times) or never ends (a tile x of 2^63 spins in PROJ holding the GIL).
+:func:`request_limits` is a dependency of the whole app (``FastAPI(dependencies=...)`` in
+``tiler_app.main``), so every route of every router, those added later included, goes through it;
+the bbox and feature routes of item factories also check the pixel count their area implies
+(``tiler_app.dependencies.item_checks``). Bodies, URL length and time are bounded by
+``tiler_app.budget`` before and around the app.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+import morecantile
+from fastapi import Query, Request
+from morecantile.defaults import TileMatrixSets
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 from shapely.geometry import shape
+from titiler.core.dependencies import ZoomsParams, ZoomsStr
 
 from publisher.errors import DevscoreError
-from tiler_app.mosaic import MAXZOOM
 
 #: Largest ``tilesize`` (TileJSON templates ask for 512; 1024 is a HiDPI 512).
 MAX_TILESIZE = 1024
@@ -39,15 +45,26 @@ MAX_STATISTICS_VALUES = 100
 #: side times cover_scale (TiTiler's default cover_scale is 10).
 MAX_COVERAGE_SIDE = 4096
 DEFAULT_COVER_SCALE = 10
-#: Most features in one POST feature or statistics body.
+#: Most features in one POST feature or statistics body, and most coordinates (vertices) over all of them.
 MAX_FEATURES = 16
+MAX_VERTICES = 20_000
+#: Most values of one repeated query parameter (each ``bidx`` reads the data once more), except ``p``/``c``
+#: (MAX_STATISTICS_VALUES) and ``bidx`` (MAX_BANDS: the layers have one band).
+MAX_REPEATS = 8
+MAX_BANDS = 4
 #: GDAL's block cache per server process, in MB (set by ``tiler_app.security.process_environment``).
 GDAL_CACHE_MB = 128
 #: glibc malloc arenas per server process (``MALLOC_ARENA_MAX``).
 MALLOC_ARENAS = 2
-#: Deepest zoom per tile grid: the layers' max zoom (WebMercatorQuad z14 is ~10 m pixels, the granules'
-#: resolution; WGS1984Quad reaches ~10 m one level earlier).
-MAX_ZOOM = {"WebMercatorQuad": MAXZOOM, "WGS1984Quad": MAXZOOM - 1}
+#: Deepest zoom served (over-zoom). The data's native zoom is tiler_app.mosaic.MAXZOOM (WebMercatorQuad z14 is ~10 m
+#: pixels); a deeper tile reads the few source pixels under it and upsamples them, so it costs no more
+#: than a native one (a score chip is 3.4 km: a z22 tile is one colour). z22 is ~4 cm pixels, deeper
+#: than any GIS view (QGIS at 1:500 asks for z20). WGS1984Quad reaches each resolution one level earlier.
+OVERZOOM_MAX = 22
+MAX_ZOOM = {"WebMercatorQuad": OVERZOOM_MAX, "WGS1984Quad": OVERZOOM_MAX - 1}
+#: Tile grids every tile factory offers (web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate
+#: carree clients). Any other grid id is refused before the factory sees it.
+SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in MAX_ZOOM})
 
 _TERM = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?|\.\d+")
 
@@ -83,18 +100,41 @@ def check_expression(expression: str) -> None:
         raise DevscoreError(f"expression has {terms} terms, more than the limit of {MAX_EXPRESSION_TERMS}")
 
 
-def request_limits(request: Request) -> None:
-    """Router dependency: the caps on tile size, zoom, buffers, image sizes, statistics and expressions."""
+def _check_tile(request: Request) -> None:
+    """The tile grid is one of SUPPORTED_TMS, z within its served zooms, x and y within its matrix at z."""
     tms = request.path_params.get("tileMatrixSetId")
-    top = MAX_ZOOM.get(tms, MAXZOOM) if isinstance(tms, str) else MAXZOOM
-    why = f" (the layers' max zoom in {tms or 'WebMercatorQuad'} is {top})"
+    if tms is not None and tms not in MAX_ZOOM:
+        raise DevscoreError(f"unsupported tile matrix set {str(tms)[:40]!r}: use one of {', '.join(MAX_ZOOM)}")
+    top = MAX_ZOOM.get(tms, OVERZOOM_MAX) if isinstance(tms, str) else OVERZOOM_MAX
+    why = f" (the max zoom served in {tms or 'WebMercatorQuad'} is {top}: OVERZOOM_MAX)"
     for name in ("z", "minzoom", "maxzoom"):
         _within(request, name, 0, top, why)
+    zs = _ints(request, "z") if "z" in request.path_params else []
+    if tms and zs:
+        matrix = SUPPORTED_TMS.get(tms).matrix(zs[0])
+        _within(request, "x", 0, matrix.matrixWidth - 1, f" (the tile matrix of {tms} at z{zs[0]})")
+        _within(request, "y", 0, matrix.matrixHeight - 1, f" (the tile matrix of {tms} at z{zs[0]})")
+
+
+def _check_repeats(request: Request) -> None:
+    """No query parameter repeated more than its cap (MAX_REPEATS, MAX_BANDS, MAX_STATISTICS_VALUES)."""
+    for name in set(request.query_params.keys()):
+        count = len(request.query_params.getlist(name))
+        cap = MAX_STATISTICS_VALUES if name in ("p", "c") else MAX_BANDS if name == "bidx" else MAX_REPEATS
+        if count > cap:
+            raise DevscoreError(f"{name[:40]} is repeated {count} times, more than the limit of {cap}")
+
+
+async def request_limits(request: Request) -> None:
+    """App dependency (every route): tile grid, zoom and tile x/y, repeated parameters, tile size,
+    buffers, image sizes, statistics, expressions and the feature and vertex counts of a JSON body."""
+    _check_repeats(request)
+    _check_tile(request)
     for zooms in request.query_params.getlist("zooms"):  # WMTS: tileMatrixSetId::minzoom,maxzoom
         grid, _, span = zooms.partition("::")
         limit = MAX_ZOOM.get(grid, min(MAX_ZOOM.values()))
         if any(not part.isdigit() or int(part) > limit for part in span.split(",") if part):
-            raise DevscoreError(f"zooms must be within 0..{limit}, the layers' max zoom in {grid[:30] or 'that grid'}")
+            raise DevscoreError(f"zooms must be within 0..{limit}, the max zoom served in {grid[:30] or 'that grid'}")
     _within(request, "tilesize", 1, MAX_TILESIZE, " (MAX_TILESIZE)")
     for name in ("buffer", "padding"):
         _within(request, name, 0, MAX_TILE_BUFFER, " (MAX_TILE_BUFFER)")
@@ -112,6 +152,17 @@ def request_limits(request: Request) -> None:
         if len(request.query_params.getlist(name)) > MAX_STATISTICS_VALUES:
             raise DevscoreError(f"more than {MAX_STATISTICS_VALUES} values of {name}")
     _within(request, "p", 0, 100, " (percentiles)")
+    if request.method == "POST" and request.headers.get("content-type", "").startswith("application/json"):
+        count_geojson(loads_body(await request.body()))  # the body is capped (tiler_app.budget) before
+
+
+def advertised_zooms(zooms: Annotated[list[ZoomsStr] | None, Query(description="tileMatrixSetId::minzoom,maxzoom")]
+                     = None) -> dict[str, tuple[int, int]]:
+    """The zoom range WMTS capabilities list per grid (replaces TiTiler's ZoomsParams): the one
+    requested with ``zooms``, else 0 to MAX_ZOOM, every level of which answers. Without it TiTiler
+    lists the data's native range for items (QGIS zoomed past it draws nothing) and 0..24 for mosaics."""
+    asked = ZoomsParams(zooms)
+    return {tms: asked.get(tms) or asked.get("*") or (0, top) for tms, top in MAX_ZOOM.items()}
 
 
 def implied_pixels(bounds: tuple[float, float, float, float], bounds_crs: CRS, item: dict[str, Any]) -> float:
@@ -168,9 +219,47 @@ def feature_bounds(body: Any) -> list[tuple[float, float, float, float]]:
     return out
 
 
+class _Counter:
+    """Counts numbers (coordinates) as the JSON parser meets them and stops it past MAX_VERTICES."""
+
+    def __init__(self) -> None:
+        self.numbers = 0
+
+    def number(self, text: str) -> float:
+        self.numbers += 1
+        if self.numbers > 3 * MAX_VERTICES:  # x, y and an optional z per vertex
+            raise DevscoreError(f"the body holds more than {MAX_VERTICES} vertices (MAX_VERTICES)")
+        return float(text)
+
+
 def loads_body(raw: bytes) -> Any:
-    """The JSON of a request body (DevscoreError if it is not JSON)."""
+    """The JSON of a request body (DevscoreError if it is not JSON, or past MAX_VERTICES numbers while
+    it is being parsed)."""
+    counter = _Counter()
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_float=counter.number, parse_int=counter.number, parse_constant=counter.number)
     except (ValueError, RecursionError):
         raise DevscoreError("the body is not valid JSON") from None
+
+
+def count_geojson(body: Any) -> None:
+    """Refuse a GeoJSON body of more than MAX_FEATURES features or MAX_VERTICES vertices."""
+    features = body.get("features") if isinstance(body, dict) and body.get("type") == "FeatureCollection" else None
+    if isinstance(features, list) and len(features) > MAX_FEATURES:
+        raise DevscoreError(f"{len(features)} features, more than the limit of {MAX_FEATURES} (MAX_FEATURES)")
+    vertices = _vertices(body, depth=0)
+    if vertices > MAX_VERTICES:
+        raise DevscoreError(f"{vertices} vertices, more than the limit of {MAX_VERTICES} (MAX_VERTICES)")
+
+
+def _vertices(node: Any, depth: int) -> int:
+    """Coordinate positions (lists of numbers) under ``node``."""
+    if depth > 32:
+        raise DevscoreError("the body is nested too deeply")
+    if isinstance(node, dict):
+        return sum(_vertices(v, depth + 1) for v in node.values())
+    if isinstance(node, list):
+        if node and all(isinstance(v, (int, float)) for v in node):
+            return 1
+        return sum(_vertices(v, depth + 1) for v in node)
+    return 0

@@ -17,10 +17,9 @@ import logging
 import shutil
 from pathlib import Path
 
-import morecantile
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from morecantile.defaults import TileMatrixSets
+from titiler.core.dependencies import ZoomsParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaic_wmtsExtension
@@ -30,7 +29,7 @@ from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
-from publisher.constants import COLLECTION_ID
+from tiler_app.budget import RequestBudget
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -43,18 +42,20 @@ from tiler_app.dependencies import (
     year_mosaic_id,
 )
 from tiler_app.errors import install_error_handlers
+from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet
-from tiler_app.limits import request_limits
-from tiler_app.links import collection_links_for, item_links, layer_urls, year_root
+from tiler_app.legend import WMTSLegends
+from tiler_app.legend import router as legend_router
+from tiler_app.limits import SUPPORTED_TMS, advertised_zooms, request_limits
+from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer_title, layer_urls, wmts_layer, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
+from tiler_app.zonal import mount_zonal
+from tiler_app.change import mount_change
 from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
 log = logging.getLogger(__name__)
-
-#: Tile grids offered: web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate carree clients.
-SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in ("WebMercatorQuad", "WGS1984Quad")})
 
 #: Disk (and page cache) for rendered tiles (a 256 px score tile is 1 to 20 kB).
 DEFAULT_TILE_CACHE_MB = 256
@@ -64,26 +65,51 @@ YEAR_PREFIX = "/collections/{collection_id}/years/{year}"
 
 
 def year_layers(catalog: StaticCatalog, origin: str) -> list[dict]:
-    """Every year layer of the score collection with its items and URLs (night lights have their own,
-    under /nightlights; models have none)."""
+    """Every year layer of the scores and the night lights with its items, title, URLs, point-query route
+    and legend (models have none)."""
+    present = catalog.collection_ids()
     return [
-        {"collection": COLLECTION_ID, "year": year, "items": [r.id for r in catalog.items_for_year(COLLECTION_ID, year)],
-         **layer_urls(year_root(origin, COLLECTION_ID, year))}
-        for year in catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids()
+        {"collection": cid, "year": year, "items": [r.id for r in catalog.items_for_year(cid, year)],
+         "title": layer_title(cid, str(year)), "legend": f"{origin}/legend.png?collection={cid}",
+         "point": f"{year_root(origin, cid, year)}/point/{{lon}},{{lat}}", "wmts_layer": wmts_layer(cid, year),
+         **layer_urls(year_root(origin, cid, year))}
+        for cid in LAYER_KINDS if cid in present for year in catalog.years(cid)
     ]
 
 
-def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
+def open_catalog(catalog_dir: str | Path | None = None, pgstac: str | None = None):
+    """The catalog a server reads: the static catalog at ``catalog_dir`` or the pgstac database ``pgstac``."""
+    if (catalog_dir is None) == (pgstac is None):
+        raise ValueError("give a static catalog folder or a pgstac DSN, not both")
+    if pgstac is not None:
+        from catalog.pgstac.read import PgstacCatalog  # psycopg only for pgstac servers
+
+        return PgstacCatalog(pgstac)
+    return StaticCatalog(catalog_dir)
+
+
+def _search_backend(catalog):
+    if isinstance(catalog, StaticCatalog):
+        return StaticCatalogBackend(catalog)
+    from catalog.pgstac.read import PgstacBackend
+
+    return PgstacBackend(catalog)
+
+
+def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = None, basemap_url: str | None = None,
                tile_cache_mb: int = DEFAULT_TILE_CACHE_MB, tile_cache_dir: str | None = None) -> FastAPI:
-    """The server for the static catalog at ``catalog_dir``. ``tile_cache_mb`` bounds the cache of
-    rendered tiles (0: render every request), kept in ``tile_cache_dir`` (workers given the same
-    folder share it; a new temporary folder when None)."""
-    catalog = StaticCatalog(catalog_dir)
+    """The server for the static catalog at ``catalog_dir`` or the pgstac database at ``pgstac`` (a
+    DSN). ``tile_cache_mb`` bounds the cache of rendered tiles (0: render every request), kept in
+    ``tile_cache_dir`` (workers and servers given the same folder share it; a new temporary folder
+    when None)."""
+    catalog = open_catalog(catalog_dir, pgstac)
     store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        if hasattr(catalog, "close"):
+            catalog.close()
         if store is not None:  # a cache folder the app made itself goes with it
             store.close()
             if tile_cache_dir is None:
@@ -95,11 +121,14 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         description="Economic-development score layers: XYZ/WMTS tiles per item and per year, and the "
                     "static STAC catalog.",
         lifespan=lifespan,
+        # every route of every router (night lights and any later one included) goes through the limits
+        dependencies=[Depends(request_limits)],
     )
     app.state.catalog = catalog
     app.state.basemap_url = basemap_url
 
     items = TilerFactory(
+        reader=GridReader,
         path_dependency=item_score_path,
         colormap_dependency=ItemColorMap,
         render_dependency=ItemRendering,
@@ -110,8 +139,7 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    limits = [Depends(request_limits)]
-    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"], dependencies=limits)
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
 
     years = MosaicTilerFactory(
         backend=year_backend(catalog),
@@ -126,12 +154,14 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
         environment_dependency=lambda: GDAL_LOCKDOWN,
         add_viewer=False,
     )
-    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"], dependencies=limits)
+    app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
     confine_crs_parameters(app)
+    app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
-    app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
+    if catalog.root is not None:  # pgstac items name their asset files themselves
+        app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
-        StaticCatalogBackend(catalog),
+        _search_backend(catalog),
         files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
         item_links=item_links,
         collection_links=collection_links_for(catalog),
@@ -139,13 +169,18 @@ def create_app(catalog_dir: str | Path, *, basemap_url: str | None = None,
     ))
     if store is not None:  # inside CORS, so every response gets the CORS headers of its own request
         app.add_middleware(TileCache, version=catalog.version, store=store)
+    app.add_middleware(WMTSLegends)  # outside the cache: the legend URL names the request's own host
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestBudget)  # outermost: URL and body caps and the time budget hold for everything
     install_error_handlers(app)
 
     mount_page(app)
+    app.include_router(legend_router)
     mount_nightlights(app, catalog)
+    mount_zonal(app)
+    mount_change(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 import attr
-from cogeo_mosaic.backends.base import MosaicJSONBackend
-from cogeo_mosaic.mosaic import MosaicJSON
-from rio_tiler.io import Reader
+
+_ROOT_LEVEL = logging.getLogger().level
+from cogeo_mosaic.backends.base import MosaicJSONBackend  # noqa: E402
+from cogeo_mosaic.mosaic import MosaicJSON  # noqa: E402
+
+logging.getLogger().setLevel(_ROOT_LEVEL)  # cogeo_mosaic.utils sets the root logger to INFO when imported
 
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
+from tiler_app.gridtiles import GridReader
 
 #: Zoom range of the year mosaics in WebMercatorQuad: z2 shows a continent (from the COG overviews),
 #: z14 is ~10 m pixels. Items are indexed by z7 quadkeys (one granule spans a few), so a low-zoom tile
@@ -38,11 +43,12 @@ def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: floa
                                     accessor=lambda feature: feature["properties"]["asset"], quiet=True)
 
 
-def item_reader(catalog: StaticCatalog) -> type[Reader]:
-    """A rio-tiler Reader that opens ``{collection}/{item}`` as that item's score COG in ``catalog``."""
+def item_reader(catalog: StaticCatalog) -> type[GridReader]:
+    """A rio-tiler Reader that opens ``{collection}/{item}`` as that item's score COG in ``catalog``
+    (its tiles sampled from the chip-constant COG, not warped: ``tiler_app.gridtiles``)."""
 
     @attr.s
-    class CatalogItemReader(Reader):
+    class CatalogItemReader(GridReader):
         """Reader of an item's score asset, addressed by ids."""
 
         def __attrs_post_init__(self) -> None:

@@ -39,7 +39,9 @@ from publisher.cog import read_chip_grid
 from publisher.nightlights.aggregate import chip_polygons, chip_radiance, chip_scores
 from publisher.nightlights.correlate import correlate
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
-from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, valid_bbox
+from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks, valid_bbox
+from tiler_app.limits import SUPPORTED_TMS
+from tiler_app.security import GDAL_LOCKDOWN
 from tiler_app.page import STATIC
 
 PREFIX = "/nightlights"
@@ -54,6 +56,11 @@ Year = Annotated[int, PathParam(description="Calendar year of the layer", ge=190
 def nightlights_path(item_id: ItemId, catalog=Depends(get_catalog)) -> str:
     """Path of a night-light item's COG, found in the catalog index (404 for unknown ids)."""
     return str(catalog.asset_path(COLLECTION_ID, item_id, ASSET))
+
+
+def nightlights_item(item_id: ItemId, catalog=Depends(get_catalog)) -> dict[str, Any]:
+    """The STAC Item of a night-light layer (404 for unknown ids)."""
+    return catalog.item(COLLECTION_ID, item_id).item
 
 
 def nightlights_year(year: Year, catalog=Depends(get_catalog)) -> str:
@@ -194,11 +201,16 @@ def correlation(request: Request, item: Annotated[str | None, Query(max_length=2
 @router.get("/layers")
 def layers(request: Request, item: Annotated[str | None, Query(max_length=200)] = None,
            year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> dict:
-    """Tile URLs of the scores and the night lights of a year or a granule-year, their bounds and the
-    correlation URL: what the compare page shows."""
+    """Tile URLs of the scores and the night lights of a year or a granule-year (neither: the latest
+    year with night lights), their bounds and the correlation URL: what the compare page shows."""
     catalog = request.app.state.catalog
-    if (item is None) == (year is None):
-        raise DevscoreError("give item=ID or year=YYYY")
+    if item is not None and year is not None:
+        raise DevscoreError("give item=ID or year=YYYY, not both")
+    if item is None and year is None:
+        years = catalog.years(COLLECTION_ID) if COLLECTION_ID in catalog.collection_ids() else []
+        if not years:
+            raise NotFoundError("the catalog has no night lights yet (devscore viirs ingest)")
+        year = years[-1]
     tiles = "tiles/WebMercatorQuad/{z}/{x}/{y}.png"
     if item:
         records, scored = [catalog.item(COLLECTION_ID, item)], [catalog.item(SCORE_COLLECTION_ID, item)]
@@ -233,16 +245,19 @@ def _year_layer(year: str) -> str:
 
 
 def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
-    """Add the night-light tiles, correlation endpoint and compare page to ``app``."""
+    """Add the night-light tiles, correlation endpoint and compare page to ``app`` (whose app-wide
+    dependency ``tiler_app.limits.request_limits`` bounds them as every other route)."""
     items = TilerFactory(path_dependency=nightlights_path, colormap_dependency=colormap,
-                         render_dependency=rendering, router_prefix=ITEM_PREFIX,
+                         render_dependency=rendering, router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS,
                          extensions=[wmtsExtension(layer_identifier_provider=_item_layer)],
-                         route_dependencies=COORDINATE_CHECKS, add_viewer=False)
+                         route_dependencies=item_checks(nightlights_item),
+                         environment_dependency=lambda: GDAL_LOCKDOWN, add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Night lights"])
     years = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog),
                                path_dependency=nightlights_year, colormap_dependency=colormap,
-                               render_dependency=rendering, router_prefix=YEAR_PREFIX,
+                               render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=_year_layer)],
-                               route_dependencies=COORDINATE_CHECKS, add_viewer=False)
+                               route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
+                               add_viewer=False)
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Night lights"])
     app.include_router(router)

@@ -12,11 +12,28 @@ from fastapi.staticfiles import StaticFiles
 from rio_tiler.colormap import cmap
 
 from publisher.constants import COLORMAP, SCORE_MAX, SCORE_MIN
+from publisher.errors import DevscoreError
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: node_modules of the checkout (make setup runs npm ci there); DEVSCORE_NODE_MODULES overrides it.
 NODE_MODULES = Path(os.environ.get("DEVSCORE_NODE_MODULES", Path(__file__).resolve().parents[1] / "node_modules"))
 LEGEND_STOPS = 11
+#: MapLibre's files the map and compare pages load from /vendor/maplibre-gl/.
+MAPLIBRE_FILES = ("maplibre-gl.mjs", "maplibre-gl.css")
+
+
+class WebAssetsMissing(DevscoreError):
+    """MapLibre is not installed where the server serves it from: the pages would stay grey."""
+
+
+def check_web_assets(node_modules: Path = NODE_MODULES) -> Path:
+    """MapLibre's dist folder, or WebAssetsMissing naming what is missing and how to install it."""
+    dist = node_modules / "maplibre-gl" / "dist"
+    missing = [name for name in MAPLIBRE_FILES if not (dist / name).is_file()]
+    if missing:
+        raise WebAssetsMissing(f"the map page needs MapLibre, but {dist / missing[0]} is missing: run `make web` "
+                               f"(npm ci) in the checkout, or set DEVSCORE_NODE_MODULES to a node_modules folder")
+    return dist
 
 router = APIRouter(tags=["Map page"])
 
@@ -41,5 +58,5 @@ def mount_page(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     maplibre = NODE_MODULES / "maplibre-gl" / "dist"
-    if maplibre.is_dir():
+    if maplibre.is_dir():  # `devscore serve` refuses to start without it (check_web_assets)
         app.mount("/vendor/maplibre-gl", StaticFiles(directory=maplibre), name="maplibre")

@@ -12,6 +12,7 @@ through FastAPI's ``dependency_overrides`` and run in the threadpool, never on t
 import re
 from typing import Annotated, Optional
 
+import pyproj
 from fastapi import FastAPI, Query
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
@@ -57,19 +58,35 @@ _CRS84 = re.compile(r"OGC:CRS84|urn:ogc:def:crs:OGC:1\.3:CRS84|https?://www\.ope
 ACCEPTED_FORMS = "EPSG:XXXX, a bare EPSG code, urn:ogc:def:crs:EPSG::XXXX, http://www.opengis.net/def/crs/EPSG/0/XXXX or CRS84"
 
 
+def usable_epsg(code: int) -> None:
+    """Refuse (DevscoreError, 400) an EPSG code PROJ's database does not hold, or a CRS a map cannot
+    use: only 2D geographic and projected CRSs are; engineering (EPSG:5800, which GDAL accepts but PROJ
+    cannot transform), vertical, compound, geocentric and 3D ones are not."""
+    try:
+        crs = pyproj.CRS.from_epsg(code)
+    except pyproj.exceptions.CRSError:
+        raise DevscoreError(f"unknown EPSG code {code} (not in PROJ's database, or an engineering CRS)") from None
+    if crs.is_compound or crs.is_geocentric or crs.is_vertical or len(crs.axis_info) != 2 or not (
+            crs.is_geographic or crs.is_projected):
+        raise DevscoreError(f"EPSG:{code} is a {crs.type_name}: give a 2D geographic or projected CRS")
+
+
 def parse_crs(value: str) -> CRS:
-    """The CRS an EPSG code, EPSG:XXXX, OGC URN or OGC URI names (PROJ's local database only); anything
-    else, URLs and file paths included, raises DevscoreError (400) without reaching GDAL."""
+    """The CRS an EPSG code, EPSG:XXXX, OGC URN or OGC URI names (PROJ's local database only, 2D
+    geographic or projected); anything else, URLs and file paths included, raises DevscoreError (400)
+    without reaching GDAL."""
     text = value.strip()
     if _CRS84.fullmatch(text):
         return CRS.from_user_input("OGC:CRS84")
     for pattern in _EPSG:
         match = pattern.fullmatch(text)
         if match:
+            code = int(match.group(1))
+            usable_epsg(code)
             try:
-                return CRS.from_epsg(int(match.group(1)))
+                return CRS.from_epsg(code)
             except CRSError:
-                raise DevscoreError(f"unknown EPSG code {match.group(1)}") from None
+                raise DevscoreError(f"unknown EPSG code {code}") from None
     raise DevscoreError(f"unsupported CRS {text[:40]!r}: give {ACCEPTED_FORMS}")
 
 

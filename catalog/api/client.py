@@ -75,11 +75,35 @@ class CatalogClient(BaseCoreClient):
 
     # -- documents as served -------------------------------------------------------------------
 
+    def _served_href(self, target: str, request: Request) -> str:
+        """Where the API serves the catalog file ``target`` (a path from the catalog root): collections
+        and items as API documents, the catalog as the landing page, any other file (reports,
+        figures) under the files URL."""
+        base = get_base_url(request)
+        parts = target.split("/")
+        if target == "catalog.json":
+            return base
+        if len(parts) == 2 and parts[1] == "collection.json":
+            return f"{base}collections/{parts[0]}"
+        if len(parts) == 3 and parts[2] == f"{parts[1]}.json":
+            return f"{base}collections/{parts[0]}/items/{parts[1]}"
+        return f"{self.files_url(request).rstrip('/')}/{target}"
+
+    def _kept_links(self, doc: dict[str, Any], source: str, request: Request) -> list[dict[str, Any]]:
+        """The static links the API keeps (night lights, model, source scene, reports), relative ones
+        made absolute into the API: a relative href means nothing once the document is served elsewhere."""
+        folder = posixpath.dirname(source)
+        return [
+            link if "://" in link["href"] or link["href"].startswith("/")
+            else {**link, "href": self._served_href(posixpath.normpath(posixpath.join(folder, link["href"])), request)}
+            for link in doc.get("links", []) if link.get("rel") not in STATIC_RELS
+        ]
+
     def _collection_doc(self, doc: dict[str, Any], request: Request) -> dict[str, Any]:
         base = get_base_url(request)
         cid = doc["id"]
         out = dict(doc)
-        out["links"] = [link for link in doc.get("links", []) if link.get("rel") not in STATIC_RELS] + [
+        out["links"] = self._kept_links(doc, f"{cid}/collection.json", request) + [
             {"rel": "self", "href": f"{base}collections/{cid}", "type": "application/json"},
             {"rel": "root", "href": base, "type": "application/json"},
             {"rel": "parent", "href": base, "type": "application/json"},
@@ -93,7 +117,8 @@ class CatalogClient(BaseCoreClient):
         base = get_base_url(request)
         cid = doc.get("collection")
         out = dict(doc)
-        out["links"] = [link for link in doc.get("links", []) if link.get("rel") not in STATIC_RELS] + [
+        source = href if href is not None else f"{cid}/{doc['id']}/{doc['id']}.json"
+        out["links"] = self._kept_links(doc, source, request) + [
             {"rel": "self", "href": f"{base}collections/{cid}/items/{doc['id']}", "type": GEOJSON},
             {"rel": "parent", "href": f"{base}collections/{cid}", "type": "application/json"},
             {"rel": "collection", "href": f"{base}collections/{cid}", "type": "application/json"},

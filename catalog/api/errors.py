@@ -4,6 +4,7 @@ for anything a client sends; no library exception text, no server paths, echoed 
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 import logging
 import re
 
@@ -43,6 +44,18 @@ def validation_message(exc: RequestValidationError) -> str:
     return f"invalid {where or 'request'}: {first.get('msg', 'bad value')}"
 
 
+def status_code_name(status: int) -> str:
+    """The STAC error ``code`` of an HTTP status: its reason phrase in CamelCase (404 NotFound, 405
+    MethodNotAllowed, 413 ContentTooLarge), ServerError for 5xx."""
+    if status >= 500:
+        return "ServerError"
+    try:
+        return "".join(word.capitalize() if word.islower() else word for word in
+                       HTTPStatus(status).phrase.replace("-", " ").split())
+    except ValueError:
+        return "BadRequest"
+
+
 def _answer(status: int, code: str, message: object) -> JSONResponse:
     return JSONResponse(status_code=status, content={"code": code, "description": one_line(message)})
 
@@ -70,7 +83,7 @@ def install_stac_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return _answer(404, "NotFoundError", exc)
+        return _answer(404, status_code_name(404), exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -78,7 +91,7 @@ def install_stac_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _answer(exc.status_code, "BadRequest" if exc.status_code < 500 else "ServerError", exc.detail)
+        return _answer(exc.status_code, status_code_name(exc.status_code), exc.detail)
 
     async def malformed(request: Request, exc: Exception) -> JSONResponse:
         log.info("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)

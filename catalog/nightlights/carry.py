@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import pystac
 
+from catalog.journal import pending
 from catalog.nightlights.store import (VIIRS_PROPERTY, collection_dir, has_link, item_file, nightlights_link,
                                        score_link, set_links, update_nightlights_item)
 from catalog.reader import NotFoundError, StaticCatalog
@@ -85,8 +86,9 @@ def publish_scores(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> Pub
     from catalog.nightlights.compare import refresh_report
 
     items = [entry.item for entry in staged]
-    comparisons, dropped = carry_comparisons(catalog_dir, items)
-    result = publish(catalog_dir, staged)
-    link_back(catalog_dir, items)
-    refresh_report(catalog_dir, comparisons, dropped)
+    with pending(catalog_dir, "publish", "devscore publish (the same scores)"):
+        comparisons, dropped = carry_comparisons(catalog_dir, items)
+        result = publish(catalog_dir, staged)
+        link_back(catalog_dir, items)
+        refresh_report(catalog_dir, comparisons, dropped)
     return result

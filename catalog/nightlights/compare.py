@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 import pystac
-from tqdm import tqdm
+from publisher.progress import tqdm
 
+from catalog.journal import pending
 from catalog.nightlights.store import REPORT_DIR, collection_dir, link_items, link_report
 from catalog.reader import StaticCatalog
 from catalog.store import catalog_lock, remove_temporaries
@@ -27,6 +28,7 @@ from publisher.constants import SCORE_ASSET
 from publisher.nightlights.aggregate import chip_radiance, chip_scores
 from publisher.nightlights.correlate import Correlation, correlate
 from publisher.nightlights.products import NightLightsError
+from publisher.nightlights.references import builtup_baseline, truth_ceiling
 from publisher.nightlights.report import Row, maps_png, markdown_table, scatter_png, write_table
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
 
@@ -63,13 +65,16 @@ class Comparison:
 
 
 def compare_files(score_item_id: str, score_cog: Path, nightlights_item_id: str, tile: str, year: int,
-                  radiance_cog: Path) -> Comparison:
-    """Chip scores of ``score_cog`` against chip radiance of ``radiance_cog`` (granule ``tile``)."""
+                  radiance_cog: Path, truth: Path | None = None, chips_dir: Path | None = None) -> Comparison:
+    """Chip scores of ``score_cog`` against chip radiance of ``radiance_cog`` (granule ``tile``), with the
+    ceiling (truth of a synthetic region ``truth``) and the built-up baseline (chips in ``chips_dir``)."""
     grid = read_chip_grid(score_cog)  # where the chips were cut: the COG is painted on their grid
     scores = chip_scores(score_cog, grid)
     radiance = chip_radiance(radiance_cog, grid)
     row = Row(item=score_item_id, tile=tile, year=year, correlation=correlate(scores, radiance),
-              nightlights_item=f"{COLLECTION_ID}/{nightlights_item_id}")
+              nightlights_item=f"{COLLECTION_ID}/{nightlights_item_id}",
+              truth_spearman=truth_ceiling(truth, tile, year, radiance, grid) if truth is not None else None,
+              builtup_spearman=builtup_baseline(chips_dir, tile, year, radiance) if chips_dir is not None else None)
     return Comparison(row, scores, radiance)
 
 
@@ -87,8 +92,10 @@ def _report_links(report: Report) -> list[tuple[Path, str, str, str]]:
     ]
 
 
-def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
-    """Compare every night-light item (of ``year``, or all) with its score item of the same tile and year."""
+def compare_catalog(catalog_dir: str | Path, year: int | None = None, truth: Path | None = None,
+                    chips_dir: Path | None = None) -> Report:
+    """Compare every night-light item (of ``year``, or all) with its score item of the same tile and year;
+    with ``truth`` (a synthetic region) and ``chips_dir`` the rows carry the ceiling and the baseline."""
     catalog_dir = Path(catalog_dir).resolve()
     catalog = StaticCatalog(catalog_dir)
     if COLLECTION_ID not in catalog.collection_ids():
@@ -98,7 +105,7 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
         raise NightLightsError(f"the catalog has no night lights of {year}")
     out = collection_dir(catalog_dir) / REPORT_DIR
     report = Report()
-    with catalog_lock(catalog_dir):
+    with catalog_lock(catalog_dir), pending(catalog_dir, "viirs-compare", "devscore compare"):
         remove_temporaries(out)  # of an earlier run killed while it wrote the report
         for record in tqdm(records, desc="compare", unit="granule-year", disable=len(records) < 2):
             tile = record.item["properties"]["devscore:tile"]
@@ -108,7 +115,7 @@ def compare_catalog(catalog_dir: str | Path, year: int | None = None) -> Report:
                 log.warning("night lights %s have no score item of the same tile and year, skipped", record.id)
                 continue
             comparison = compare_files(score_record.id, score_record.assets[SCORE_ASSET], record.id, tile,
-                                       record.years[0], record.assets[ASSET])
+                                       record.years[0], record.assets[ASSET], truth, chips_dir)
             row, result = comparison.row, comparison.row.correlation
             report.rows.append(row)
             report.figures += _figures(comparison, out)
@@ -154,7 +161,9 @@ def _read_rows(table_csv: Path) -> list[Row]:
     with open(table_csv, newline="", encoding="utf-8") as fh:
         return [Row(item=r["item"], tile=r["tile"], year=int(r["year"]), nightlights_item=r["nightlights_item"],
                     correlation=Correlation(float(r["pearson"]), float(r["pearson_log1p"]), float(r["spearman"]),
-                                            int(r["n"])))
+                                            int(r["n"])),
+                    truth_spearman=float(r["truth_spearman"]) if r.get("truth_spearman") else None,
+                    builtup_spearman=float(r["builtup_spearman"]) if r.get("builtup_spearman") else None)
                 for r in csv.DictReader(fh)]
 
 

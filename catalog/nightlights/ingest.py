@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Sequence
 
 import pystac
-from tqdm import tqdm
+from publisher.progress import tqdm
 
+from catalog.journal import pending
 from catalog.nightlights.compare import compared, recompare, refresh_report
 from catalog.nightlights.store import VIIRS_PROPERTY, install_items, item_file, nightlights_link, set_links, update_score_item
 from catalog.reader import NotFoundError, StaticCatalog
-from catalog.store import StagedItem, catalog_lock, remove_temporaries, staging_area
+from catalog.store import StagedItem, catalog_lock, check_unlocked, remove_temporaries, staging_area
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.grid import TileGrid
@@ -54,6 +55,7 @@ def ingest(rasters: Sequence[str | Path], year: int, catalog_dir: str | Path, ti
     each to its score item. Returns the new items. Granules the rasters do not cover are skipped
     (an error when none is covered, or when one named in ``tiles`` is not)."""
     catalog_dir = Path(catalog_dir).resolve()
+    check_unlocked(catalog_dir)  # a second writer is told before the clipping, not after it
     catalog = StaticCatalog(catalog_dir)
     sources = open_sources(rasters, layer)
     _check_year(sources, year)
@@ -79,7 +81,8 @@ def ingest(rasters: Sequence[str | Path], year: int, catalog_dir: str | Path, ti
     names = [s.path.name for s in sources]
     with catalog_lock(catalog_dir), staging_area(catalog_dir) as staging:
         staged = [_stage(tile, year, clip, sources, names, staging / tile) for tile, clip in clips.items()]
-        _install(catalog_dir, staged, {tile: score_id for tile, score_id in todo.items() if tile in clips})
+        with pending(catalog_dir, "viirs-ingest", f"devscore viirs ingest (year {year})"):
+            _install(catalog_dir, staged, {tile: score_id for tile, score_id in todo.items() if tile in clips})
     log.info("night lights of %d: %d granules ingested from %s", year, len(clips), ", ".join(names))
     return [entry.item for entry in staged]
 

@@ -17,15 +17,14 @@ import pystac
 import rasterio
 from urllib3.util.retry import Retry
 
+from publisher.constants import DEFAULT_MAX_CLOUD, PLANETARY_COMPUTER
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
 
 log = logging.getLogger(__name__)
 
-PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
 COLLECTION = "sentinel-2-l2a"
 VISUAL = "visual"
-DEFAULT_MAX_CLOUD = 30.0
 #: Retries of STAC API calls on rate limits, 5xx and dropped connections, with exponential backoff.
 API_RETRY = Retry(total=5, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
 #: GDAL settings for COGs over HTTP: no directory listings, merged range reads, timeouts, retries with

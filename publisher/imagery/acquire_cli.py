@@ -7,39 +7,44 @@ from pathlib import Path
 import click
 
 from publisher.cli_types import NonEmptyPath
-from publisher.imagery.acquire import search_scenes, select_scene
-from publisher.imagery.options import YEAR, comma_list, search_options
+from publisher.imagery.options import YEAR, YEARS, bbox_option, comma_list, search_options, tiles_of
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--tile", required=True, help="MGRS tile, e.g. 48RVU.")
+@click.option("--tile", default=None, help="MGRS tile, e.g. 48RVU.")
+@bbox_option
 @click.option("--year", required=True, type=YEAR, help="Calendar year.")
 @search_options
-def acquire(tile: str, year: int, stac_api: str | None, source_catalog: Path | None, max_cloud: float) -> None:
+def acquire(tile: str | None, bbox: object, year: int, stac_api: str | None, source_catalog: Path | None,
+            max_cloud: float) -> None:
     """Search the Sentinel-2 L2A scenes of TILE in YEAR and choose the least blank, then least cloudy one.
 
     The blank share is read from each candidate COG's smallest overview (HTTP range reads), not the
     full image. Prints the candidates and the choice.
     """
-    items = search_scenes(tile, year, stac_api=stac_api, source_catalog=source_catalog, max_cloud=max_cloud)
-    best, ranked = select_scene(items, tile, year)
-    click.echo(f"{'scene':<62} {'cloud %':>8} {'blank %':>8}")
-    for c in ranked:
-        mark = "*" if c is best else " "
-        click.echo(f"{mark}{c.item.id:<61} {c.cloud:>8.1f} {100 * c.blank:>8.1f}")
-    click.echo(f"Chosen: {best.item.id} ({best.href})")
+    from publisher.imagery.acquire import search_scenes, select_scene
+
+    for tile in tiles_of([tile] if tile else None, bbox, "--tile"):
+        items = search_scenes(tile, year, stac_api=stac_api, source_catalog=source_catalog, max_cloud=max_cloud)
+        best, ranked = select_scene(items, tile, year)
+        click.echo(f"{'scene':<62} {'cloud %':>8} {'blank %':>8}")
+        for c in ranked:
+            mark = "*" if c is best else " "
+            click.echo(f"{mark}{c.item.id:<61} {c.cloud:>8.1f} {100 * c.blank:>8.1f}")
+        click.echo(f"Chosen: {best.item.id} ({best.href})")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--tile", "tiles", required=True, callback=comma_list(str, "MGRS tile"),
+@click.option("--tile", "tiles", default=None, callback=comma_list(str, "MGRS tile"),
               help="MGRS tile(s), comma-separated, e.g. 48RVU,48RUU.")
-@click.option("--year", "years", required=True, callback=comma_list(YEAR, "year"),
-              help="Calendar year(s), comma-separated.")
+@bbox_option
+@click.option("--year", "years", required=True, type=YEARS,
+              help="Calendar year(s), comma-separated, ranges allowed (2020-2024).")
 @search_options
 @click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True,
               help="Folder for <tile>-<year>.npz (chips, flags, rows, cols).")
 @click.option("--export-png", is_flag=True, help="Also write one PNG per chip, for labelling and inspection.")
-def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
+def chips(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
           out: Path, export_png: bool) -> None:
     """Cut the best scene of every TILE x YEAR into 32 x 32 chips, in parallel under `mpiexec -n N`.
 
@@ -55,6 +60,6 @@ def chips(tiles: list[str], years: list[int], stac_api: str | None, source_catal
 
     comm = world()
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
-    jobs = [(tile.upper(), year) for tile in tiles for year in years]
+    jobs = [(tile, year) for tile in tiles_of(tiles, bbox, "--tile") for year in years]
     for written in cut_chips(jobs, search, Path(out), comm, export_png=export_png):
         click.echo(written.line())

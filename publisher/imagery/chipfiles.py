@@ -65,6 +65,14 @@ class ChipFile:
         parsed = dt.datetime.fromisoformat(when)
         return scene_id, parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
+    def chip_scenes(self, count: int) -> np.ndarray:
+        """The scene id of each of the ``count`` chips (gap-filled chips name the scene they came from; files
+        of an older `devscore chips` name the one scene)."""
+        arrays = _open(self.path, keys=("chip_scenes", "scene_id"))
+        if "chip_scenes" in arrays and len(arrays["chip_scenes"]) == count:
+            return np.asarray(arrays["chip_scenes"]).astype(object)
+        return np.full(count, str(arrays.get("scene_id", "")) or None, dtype=object)
+
     def chip_grid(self) -> tuple[CRS, Affine]:
         """CRS and affine of the 32 x 32 chip grid (one cell a chip), to aggregate rasters per chip."""
         arrays = _open(self.path, keys=("epsg", "chip_transform"))

@@ -45,12 +45,17 @@ def chip_size(shape: tuple[int, int]) -> int:
     return size
 
 
-def chip_flags(chips: np.ndarray) -> np.ndarray:
-    """OK, BLANK or CLOUD for each chip of ``chips`` (n, rows, cols, 3 uint8)."""
+def pixel_masks(chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(blank, cloud-like) masks of the pixels of ``chips`` (..., 3 uint8)."""
     red, green, blue = chips[..., 0], chips[..., 1], chips[..., 2]
     blank = (red == 0) & (green == 0) & (blue == 0)
     low, high = np.minimum(np.minimum(red, green), blue), np.maximum(np.maximum(red, green), blue)
-    cloud = (low >= CLOUD_MIN_BRIGHTNESS) & (high - low <= CLOUD_MAX_SPREAD) & ~blank
+    return blank, (low >= CLOUD_MIN_BRIGHTNESS) & (high - low <= CLOUD_MAX_SPREAD) & ~blank
+
+
+def chip_flags(chips: np.ndarray) -> np.ndarray:
+    """OK, BLANK or CLOUD for each chip of ``chips`` (n, rows, cols, 3 uint8)."""
+    blank, cloud = pixel_masks(chips)
     return np.where(blank.mean(axis=(1, 2)) > BLANK_SHARE, BLANK,
                     np.where(cloud.mean(axis=(1, 2)) > CLOUD_SHARE, CLOUD, OK)).astype(np.uint8)
 
@@ -69,17 +74,21 @@ class ChipSet:
     rows: np.ndarray
     cols: np.ndarray
 
-    def save(self, path: Path, scene_id: str = "", datetime: str = "", chip_grid: tuple[int, tuple] | None = None) -> Path:
+    def save(self, path: Path, scene_id: str = "", datetime: str = "", chip_grid: tuple[int, tuple] | None = None,
+             chip_scenes: np.ndarray | None = None) -> Path:
         """Write an uncompressed .npz (temporary name, then rename): 360 MB for a 10 m granule, but
         written at disk speed and memory-mappable, where zlib would take longer than the extraction.
         The source scene's id and ISO datetime travel with the chips, for the score table's provenance, and
-        so does ``chip_grid`` (EPSG code, affine of the 32 x 32 chip grid), to compare chips with rasters."""
+        so does ``chip_grid`` (EPSG code, affine of the 32 x 32 chip grid), to compare chips with rasters.
+        ``chip_scenes`` names each chip's scene where gaps were filled from other scenes (default: ``scene_id``)."""
         epsg, affine = chip_grid if chip_grid is not None else (0, (np.nan,) * 6)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, chips=self.chips, flags=self.flags, rows=self.rows, cols=self.cols,
                          scene_id=np.array(scene_id), datetime=np.array(datetime), epsg=np.array(epsg),
-                         chip_transform=np.array(affine[:6], dtype=np.float64))
+                         chip_transform=np.array(affine[:6], dtype=np.float64),
+                         chip_scenes=np.asarray(chip_scenes if chip_scenes is not None else [scene_id] * len(self.chips),
+                                                dtype=str))
         return path
 
     def export_png(self, folder: Path) -> int:

@@ -26,33 +26,28 @@ from pystac.extensions.eo import Band, EOExtension
 from pystac.extensions.mgrs import MgrsExtension
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.windows import Window
-from scipy import ndimage
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.atomic import AtomicStacIO
-from publisher.constants import FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR
+from publisher.constants import (FIRST_YEAR, GRANULE_EXTENT_M, GRANULE_SIZE, LAST_YEAR, MAX_SCENES_PER_YEAR,
+                                 SYNTH_DEFAULT_TILES)
 from publisher.cog import write_cog
 from publisher.errors import DevscoreError
 from publisher.grid import TileGrid
 from publisher.imagery.scene import (STRIP_ROWS, GroundFields, Lattice, Sky, apply_look, ground_fields, render_ground,
                                      year_looks)
-from publisher.imagery.truth import development_field
+from publisher.imagery.lights import nightlight_raster
 from publisher.mpi import Communicator, map_gather, world
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILES = ("48RUU", "48RVU", "48RUT", "48RVT")
+DEFAULT_TILES = SYNTH_DEFAULT_TILES
 #: Default grid side: the real 10 m Sentinel-2 grid; smaller sizes keep the footprint with coarser pixels.
 DEFAULT_SIZE = MAX_SIZE = GRANULE_SIZE
-#: Scenes fall on the 12th of distinct months, so a granule-year has at most 12 (scene ids are unique).
-MAX_SCENES_PER_YEAR = 12
 COLLECTION = "sentinel-2-l2a"
 VISUAL_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 LOSSLESS = {"COMPRESS": "ZSTD", "LEVEL": 3, "BLOCKSIZE": 512, "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "AVERAGE",
             "BIGTIFF": "IF_SAFER"}
-#: Night lights: VIIRS-like 15 arc-second grid, radiance scale and saturation (nW/cm2/sr).
-VIIRS_DEG = 1.0 / 240.0
-RADIANCE_SCALE, RADIANCE_SATURATION, VIIRS_NODATA = 90.0, 63.0, -1.0
 
 
 @dataclass
@@ -111,20 +106,8 @@ def _scene_item(tile: str, grid: TileGrid, transform: Affine, size: int, when: d
 
 
 def _nightlights(path: Path, tiles: Sequence[str], year: int, seed: int) -> Path:
-    """VIIRS-like annual radiance: blurred truth, blooming, saturation in city cores, noise."""
-    west, south, east, north = np.array([TileGrid.from_tile_id(t).bbox for t in tiles]).T
-    west, south, east, north = west.min(), south.min(), east.max(), north.max()
-    cols, rows = int(np.ceil((east - west) / VIIRS_DEG)), int(np.ceil((north - south) / VIIRS_DEG))
-    lon = west + (np.arange(cols) + 0.5) * VIIRS_DEG
-    lat = north - (np.arange(rows) + 0.5) * VIIRS_DEG
-    truth = development_field(*np.meshgrid(lon, lat), year)
-    rng = np.random.default_rng(seed)
-    radiance = RADIANCE_SCALE * ndimage.gaussian_filter(truth**2, 1.0)
-    radiance += 0.25 * RADIANCE_SCALE * ndimage.gaussian_filter(truth**2, 4.0)  # blooming around cities
-    radiance = np.minimum(radiance, RADIANCE_SATURATION) * rng.lognormal(0.0, 0.15, radiance.shape)
-    radiance = (radiance + rng.gamma(1.5, 0.2, radiance.shape)).astype(np.float32)
-    profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "float32",
-               "nodata": VIIRS_NODATA, "crs": "EPSG:4326", "transform": Affine(VIIRS_DEG, 0, west, 0, -VIIRS_DEG, north)}
+    """The year's VIIRS-like composite over ``tiles`` (publisher.imagery.lights: development with its own departures)."""
+    radiance, profile = nightlight_raster(tiles, year, seed)
     return _write_array(path, profile, radiance[None], ["VIIRS-like annual radiance, nW/cm2/sr"])
 
 
@@ -167,8 +150,11 @@ class _Job:
 def _granule_year(out: Path, job: _Job) -> tuple[Path, list[pystac.Item]]:
     """Truth and every scene of one granule-year; returns the truth path and the scene items."""
     grid, transform = _grid(job.tile, job.size)
+    # the ground's layout (where hamlets, fields and roads lie) is the tile's, the same every year, so
+    # that only what the truth changes changes between years; each year draws its own scenes
+    ground_seed = int(np.random.default_rng([job.seed, job.t_index]).integers(2**31))
     rng = np.random.default_rng([job.seed, job.t_index, job.year])
-    fields = ground_fields(transform, f"EPSG:{grid.epsg}", (job.size, job.size), job.year, seed=int(rng.integers(2**31)))
+    fields = ground_fields(transform, f"EPSG:{grid.epsg}", (job.size, job.size), job.year, seed=ground_seed)
     lattice_shape = fields.lattice.shape
     truth_profile = {**_profile(fields.lattice.transform(transform), grid.epsg, lattice_shape[1], 1, "float32", -1.0),
                      "height": lattice_shape[0]}

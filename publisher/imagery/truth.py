@@ -29,27 +29,77 @@ TOWNS = tuple(zip(_TOWN_RNG.uniform(102.9, 105.1, 40), _TOWN_RNG.uniform(29.6, 3
                   _TOWN_RNG.uniform(1.2, 3.5, 40), _TOWN_RNG.uniform(0.22, 0.5, 40)))
 #: The rural floor varies between these over tens of kilometres (denser and sparser countryside).
 RURAL_FLOOR = (0.02, 0.24)
-#: Yearly growth of every city's radius, from BASE_YEAR on.
+#: The world grows from BASE_YEAR on (and was smaller before it), at these documented rates
+#: (docs/synthetic-world.md): towns and cities spread (radius +GROWTH_PER_YEAR a year) ...
 GROWTH_PER_YEAR, BASE_YEAR = 0.06, 2022
+#: ... villages densify: where a regional field says so, the rural floor grows by up to this share a year ...
+DENSIFY_PER_YEAR = 0.08
+#: ... and new estates (housing, industrial parks, campuses) go up on the edges of cities and towns:
+#: ESTATE_COUNT of them over ESTATE_YEARS, each reaching its peak ESTATE_BUILD_YEARS after it starts.
+ESTATE_COUNT, ESTATE_YEARS, ESTATE_BUILD_YEARS = 1000, (2015, 2031), 2
+ESTATE_RADIUS_KM, ESTATE_PEAK = (1.0, 2.0), (0.5, 0.85)
 #: The Longmen Shan front: mountains rise west of this longitude.
 MOUNTAIN_FRONT_LON = 103.55
 KM_PER_DEGREE = 111.32
 
 
-def development_field(lon: np.ndarray, lat: np.ndarray, year: int) -> np.ndarray:
-    """Development level in [0, 1]: the strongest city or market-town influence over a rural floor that
-    itself varies from place to place, fading in the mountains."""
+def _estates() -> tuple[tuple[float, float, float, float, float], ...]:
+    """(lon, lat, radius km, peak, start year) of every new estate, drawn once from a fixed seed: each
+    beside a city or town (1 to 2.5 of its radii from its centre, bigger places getting more)."""
+    rng = np.random.default_rng(20231)
+    places = np.array([*CITIES, *TOWNS])
+    parent = places[rng.choice(len(places), ESTATE_COUNT, p=places[:, 2] / places[:, 2].sum())]
+    angle, reach = rng.uniform(0, 2 * np.pi, ESTATE_COUNT), rng.uniform(1.0, 2.5, ESTATE_COUNT) * parent[:, 2]
+    lat = parent[:, 1] + reach * np.sin(angle) / KM_PER_DEGREE
+    lon = parent[:, 0] + reach * np.cos(angle) / (KM_PER_DEGREE * np.cos(np.radians(lat)))
+    start = rng.integers(ESTATE_YEARS[0], ESTATE_YEARS[1], ESTATE_COUNT, endpoint=True)
+    return tuple(zip(lon, lat, rng.uniform(*ESTATE_RADIUS_KM, ESTATE_COUNT), rng.uniform(*ESTATE_PEAK, ESTATE_COUNT),
+                     start.astype(float)))
+
+
+ESTATES = _estates()
+
+
+def _gaussian(lon: np.ndarray, lat: np.ndarray, clon: float, clat: float, radius_km: float) -> np.ndarray:
+    dx = (lon - clon) * KM_PER_DEGREE * np.cos(np.radians(clat))
+    dy = (lat - clat) * KM_PER_DEGREE
+    return np.exp(-(dx**2 + dy**2) / (2 * radius_km**2))
+
+
+def development_field(lon: np.ndarray, lat: np.ndarray, year: int, estate_lag: float = 0.0) -> np.ndarray:
+    """Development level in [0, 1]: the strongest city, market-town or estate influence over a rural
+    floor that itself varies from place to place (and densifies over the years), fading in the mountains.
+    ``estate_lag`` years delays the estates alone (night lights: new estates fill up years after they stand)."""
     low, high = RURAL_FLOOR
+    years = year - BASE_YEAR
     level = low + (high - low) * wave_noise(lon, lat, seed=5, waves=24) ** 2
-    growth = 1.0 + GROWTH_PER_YEAR * (year - BASE_YEAR)
+    level = level * (1.0 + DENSIFY_PER_YEAR * np.clip(2 * wave_noise(lon, lat, seed=9, waves=16) - 1, 0, 1)) ** years
+    growth = max(0.2, 1.0 + GROWTH_PER_YEAR * years)
     west, east, south, north = np.min(lon), np.max(lon), np.min(lat), np.max(lat)
     for clon, clat, radius, peak in (*CITIES, *TOWNS):
         reach = 6.0 * radius * growth / KM_PER_DEGREE  # beyond 6 sigma (in degrees, generously) it adds nothing
         if clon < west - 2 * reach or clon > east + 2 * reach or clat < south - reach or clat > north + reach:
             continue
-        dx = (lon - clon) * KM_PER_DEGREE * np.cos(np.radians(clat))
-        dy = (lat - clat) * KM_PER_DEGREE
-        level = np.maximum(level, peak * np.exp(-(dx**2 + dy**2) / (2 * (radius * growth) ** 2)))
+        level = np.maximum(level, peak * _gaussian(lon, lat, clon, clat, radius * growth))
+    lon2, lat2 = np.atleast_2d(lon), np.atleast_2d(lat)
+    level = np.atleast_2d(level)
+    # the rows and columns an estate can touch, from each row's and column's lon/lat range (grids are
+    # near-aligned with lon/lat, so this window is small; any 2-D array works, only less fast)
+    row_lat = lat2.min(axis=1), lat2.max(axis=1)
+    col_lon = lon2.min(axis=0), lon2.max(axis=0)
+    for clon, clat, radius, peak, start in ESTATES:
+        built = min(1.0, (year - estate_lag - start) / ESTATE_BUILD_YEARS)
+        reach = 4.0 * radius / KM_PER_DEGREE
+        if built <= 0 or clon < west - 2 * reach or clon > east + 2 * reach or clat < south - reach or clat > north + reach:
+            continue
+        rows = np.flatnonzero((row_lat[1] >= clat - reach) & (row_lat[0] <= clat + reach))
+        cols = np.flatnonzero((col_lon[1] >= clon - 2 * reach) & (col_lon[0] <= clon + 2 * reach))
+        if rows.size == 0 or cols.size == 0:
+            continue
+        window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        level[window] = np.maximum(level[window],
+                                   built * peak * _gaussian(lon2[window], lat2[window], clon, clat, radius))
+    level = level.reshape(np.shape(lon))
     return np.clip(level * (1.0 - 0.9 * terrain(lon, lat)), 0.0, 1.0)
 
 

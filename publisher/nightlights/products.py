@@ -25,6 +25,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from publisher.constants import VNP46A4_DEFAULT_LAYER
 from publisher.errors import DevscoreError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ PIXEL_DEG = 1.0 / 240.0
 #: GDAL block cache while reading a strip-organised VNL file: bounds memory whatever the window.
 READ_CACHE_MB = 64
 VNP46A4_GROUP = "HDFEOS/GRIDS/VIIRS_Grid_DNB_2d/Data Fields"
-VNP46A4_DEFAULT_LAYER = "NearNadir_Composite_Snow_Free"
 VNP46A4_TILE_PIXELS = 2400
 VNP46A4_TILE_DEG = 10.0
 #: Defaults of the two Black Marble collections when the file does not state them.

@@ -19,31 +19,40 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from publisher.atomic import atomic_path, atomic_write_text  # noqa: E402
 from publisher.nightlights.correlate import Correlation  # noqa: E402
 
-COLUMNS = ("item", "tile", "year", "pearson", "pearson_log1p", "spearman", "n", "nightlights_item")
+COLUMNS = ("item", "tile", "year", "pearson", "pearson_log1p", "spearman", "n", "nightlights_item",
+           "truth_spearman", "builtup_spearman")
 
 
 @dataclass(frozen=True)
 class Row:
-    """One granule-year of the report."""
+    """One granule-year of the report; ``truth_spearman`` (the ceiling: truth vs lights, where a synthetic
+    truth is known) and ``builtup_spearman`` (the ranker's built-up share vs lights) when measured."""
 
     item: str
     tile: str
     year: int
     correlation: Correlation
     nightlights_item: str
+    truth_spearman: float | None = None
+    builtup_spearman: float | None = None
 
     def values(self) -> list:
-        """Cells in COLUMNS order."""
+        """Cells in COLUMNS order (empty where a reference was not measured)."""
         c = self.correlation
+        optional = ["" if v is None else round(v, 4) for v in (self.truth_spearman, self.builtup_spearman)]
         return [self.item, self.tile, self.year, round(c.pearson, 4), round(c.pearson_log1p, 4),
-                round(c.spearman, 4), c.n, self.nightlights_item]
+                round(c.spearman, 4), c.n, self.nightlights_item, *optional]
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
-    """The table as METHOD.md's: granule, year, Pearson, Pearson log1p, Spearman, chips."""
-    lines = ["| granule | year | Pearson | Pearson log1p | Spearman | chips |", "|---|---|---|---|---|---|"]
+    """The table as METHOD.md's: granule, year, Pearson, Pearson log1p, Spearman, chips; then, where
+    measured, the ceiling (truth vs lights) and the built-up baseline (the ranker's index vs lights)."""
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = ["| granule | year | Pearson | Pearson log1p | Spearman | chips | ceiling: truth Spearman | "
+             "baseline: built-up Spearman |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.tile} | {r.year} | {r.correlation.pearson:.2f} | {r.correlation.pearson_log1p:.2f} | "
-              f"{r.correlation.spearman:.2f} | {r.correlation.n} |" for r in rows]
+              f"{r.correlation.spearman:.2f} | {r.correlation.n} | {fmt(r.truth_spearman)} | "
+              f"{fmt(r.builtup_spearman)} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 

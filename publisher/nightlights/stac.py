@@ -49,7 +49,9 @@ def log_colormap(name: str = BASE_COLORMAP, vmax: float = DISPLAY_MAX) -> dict[s
 
 def default_render() -> Render:
     """The render every client gets by default: log-scale magma over 0..63 nW/cm2/sr, nodata clear."""
-    return Render.create(title="Night lights (log scale)", assets=[ASSET], colormap=log_colormap(),
+    # JSON object keys are strings: pystac writes with orjson when it is installed, which refuses int keys
+    colormap = {str(i): rgba for i, rgba in log_colormap().items()}
+    return Render.create(title="Night lights (log scale)", assets=[ASSET], colormap=colormap,
                          rescale=[[0.0, DISPLAY_MAX]], nodata=NODATA, resampling="bilinear")
 
 

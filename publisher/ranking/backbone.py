@@ -108,7 +108,7 @@ def fit_head(backbone: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, e
              lr: float = 1e-3, batch: int = 32, desc: str = "training") -> nn.Linear:
     """Train ``backbone`` and a freshly initialised linear head (both given to the optimizer) on soft
     targets (n, k) with soft cross-entropy; returns the head. Random 90-degree rotations and flips."""
-    from tqdm.auto import tqdm
+    from publisher.progress import tqdm
 
     dev = device()
     gen = torch.Generator().manual_seed(seed)

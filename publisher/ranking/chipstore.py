@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
+from publisher.progress import tqdm
 
 from publisher.errors import DevscoreError
 from publisher.imagery.chipfiles import ChipFile, chips_fingerprint, list_chip_files

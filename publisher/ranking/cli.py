@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
+from publisher.cli_types import NonEmptyPath
+
 
 @click.command("rank")
-@click.option("--chips", "chips_dir", required=True, type=click.Path(path_type=Path),
+@click.option("--chips", "chips_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False, exists=True),
               help="Folder of <tile>-<year>.npz chip files written by `devscore chips`.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", required=True, type=NonEmptyPath(path_type=Path, file_okay=False),
               help="Ranking folder to write (clusters.parquet, pogs.txt, pog.txt, targets.json, provenance.json, plots).")
 @click.option("--ranker", type=click.Choice(["vlm", "file", "heuristic"]), default="vlm", show_default=True,
               help="vlm: a vision-language model over an OpenAI-compatible API; file: a POG written by a person "
                    "(--pog); heuristic: offline stand-in ranking by pixel indices (no VLM).")
-@click.option("--pog", "pog_file", type=click.Path(path_type=Path),
+@click.option("--pog", "pog_file", type=NonEmptyPath(path_type=Path),
               help="With --ranker file: the POG, as `0>1>2=3` or one relation a line (`1<0`, `4=3=6`), over the "
                    "clusters the heuristic ranker makes with the same --seed and --k-min/--k-max (see its contact sheets).")
 @click.option("--pogs", "m", type=click.IntRange(1), default=10, show_default=True,
@@ -33,7 +35,7 @@ import click
               help="Side in pixels of the ResNet-18 input (chips are kept as 64 px thumbnails; smaller is faster).")
 @click.option("--deepcluster-rounds", type=click.IntRange(0), default=0, show_default=True,
               help="Retrain the backbone on the cluster pseudo-labels and recluster, this many times.")
-@click.option("--weights", type=click.Path(path_type=Path),
+@click.option("--weights", type=NonEmptyPath(path_type=Path),
               help="ResNet-18 state dict (torchvision or torchgeo style) to start from, loaded strictly; "
                    "default: random initialisation.")
 @click.option("--levels", type=click.IntRange(2), default=7, show_default=True, help="Levels of the final POG.")
@@ -46,9 +48,9 @@ import click
 @click.option("--structured", is_flag=True, help="Ask the server for structured output (vLLM guided choice/regex).")
 @click.option("--concurrency", type=click.IntRange(1), default=8, show_default=True, help="VLM requests in flight.")
 @click.option("--calls", type=click.IntRange(1), default=3, show_default=True, help="VLM calls per image, averaged.")
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
+@click.option("--cache", "cache_dir", type=NonEmptyPath(path_type=Path),
               help="VLM answer cache folder (default: <out>/.vlm-cache); a re-run costs no calls.")
-@click.option("--prompts", type=click.Path(path_type=Path),
+@click.option("--prompts", type=NonEmptyPath(path_type=Path),
               help="TOML file with `score = \"...\"` and/or `category = \"...\"` replacing METHOD.md's prompts.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def rank(chips_dir: Path, out: Path, ranker: str, pog_file: Path | None, m: int, category_sample: int, k_min: int,

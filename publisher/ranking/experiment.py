@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import kendalltau
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.ranking.aggregate import WEIGHTINGS, aggregate, rank_matrix
 from publisher.ranking.pog import POG

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from publisher.atomic import atomic_write_text
+from publisher.cli_types import NonEmptyPath, finite
 from publisher.ranking.aggregate import DEFAULT_WEIGHTING, WEIGHTINGS, aggregate
 from publisher.ranking.pog import POG, POGError
 
@@ -49,16 +50,20 @@ def pog() -> None:
     than, '=' tied), or an edge list with one relation a line (1<0, 4=3=6)."""
 
 
+#: Sigmas the weights can be computed with: 1/sigma^2 underflows to 0 and overflows below and above.
+SIGMA_RANGE = (1e-3, 1e6)
+
+
 @pog.command("aggregate")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=NonEmptyPath(path_type=Path, dir_okay=False))
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default=DEFAULT_WEIGHTING, show_default=True,
               help="robust: POGs far from the consensus weigh less (exp(-d^2/sigma^2)); published: METHOD.md's "
                    "formula, where they weigh more (1 - exp(-d^2/sigma^2)). The README's experiment compares them.")
 @click.option("--levels", "n_levels", type=click.IntRange(min=1), default=7, show_default=True,
               help="Levels of the final POG (1-D K-means groups of the consensus; fewer if fewer distinct values).")
-@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="Distance scale of the weights, in rank units.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--sigma", type=click.FloatRange(min=SIGMA_RANGE[0], max=SIGMA_RANGE[1]), default=10.0,
+              show_default=True, callback=finite, help="Distance scale of the weights, in rank units.")
+@click.option("--json", "json_out", type=NonEmptyPath(path_type=Path, dir_okay=False),
               help="Also write {consensus, levels, pog, targets} here.")
 def aggregate_cmd(file: Path, weighting: str, n_levels: int, sigma: float, json_out: Path | None) -> None:
     """Aggregate the POGs in FILE (one POG string per line, over clusters 0..N-1) into one and print it.
@@ -84,7 +89,7 @@ def aggregate_cmd(file: Path, weighting: str, n_levels: int, sigma: float, json_
 
 
 @pog.command("show")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=NonEmptyPath(path_type=Path, dir_okay=False))
 @click.option("--edges", is_flag=True, help="Also print the edge-list form (one relation a line).")
 def show_cmd(file: Path, edges: bool) -> None:
     """Print the POG in FILE (string or edge-list form) and each level's clusters and target score."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from publisher.progress import tqdm
 
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text

@@ -172,7 +172,9 @@ def build_ranker(name: str, pog_file: str | Path | None = None, vlm: dict | None
     if name == "vlm":
         from publisher.ranking.vlm import VLMClient, VLMConfig
 
-        return VLMRanker(VLMClient(VLMConfig.from_env(**(vlm or {})), progress=progress))
+        client = VLMClient(VLMConfig.from_env(**(vlm or {})), progress=progress)
+        client.check()  # a wrong endpoint stops now, not after the clustering
+        return VLMRanker(client)
     if name == "file":
         if pog_file is None:
             raise RankingError("the file ranker needs a POG file")

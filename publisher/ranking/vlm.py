@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import openai
-from tqdm import tqdm
+from publisher.progress import tqdm
 
 from publisher.errors import DevscoreError
 from publisher.ranking.cache import AnswerCache, cache_key
@@ -43,6 +44,12 @@ SCORE_REGEX = r"(100|[1-9]?[0-9])"
 SHARES_REGEX = r"\[" + ", ".join([SCORE_REGEX] * 4) + r"\]"
 #: At most this many calls per HTTP slot are prepared at once (each holds a base64 image in memory).
 PENDING_PER_SLOT = 4
+#: The settings a user fixes when the endpoint is wrong (`devscore rank` also takes them as options).
+ENV_BASE_URL, ENV_MODEL, ENV_API_KEY = "DEVSCORE_VLM_BASE_URL", "DEVSCORE_VLM_MODEL", "DEVSCORE_VLM_API_KEY"
+#: The up-front check of an endpoint: seconds per attempt, and attempts when the connection is refused
+#: (a server that is restarting), so a wrong endpoint stops a run in seconds, not after every retry.
+CHECK_TIMEOUT_S = 10.0
+CHECK_ATTEMPTS = 3
 
 
 class VLMError(DevscoreError):
@@ -68,11 +75,11 @@ class VLMConfig:
 
     def __post_init__(self) -> None:
         if not self.base_url:
-            raise VLMError("no VLM endpoint: give --vlm-base-url or set DEVSCORE_VLM_BASE_URL")
+            raise VLMError(f"no VLM endpoint: set {ENV_BASE_URL}")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise VLMError(f"VLM endpoint {self.endpoint_host!r} is not an http(s) URL")
         if not self.model:
-            raise VLMError("no VLM model: give --vlm-model or set DEVSCORE_VLM_MODEL")
+            raise VLMError(f"no VLM model: set {ENV_MODEL}")
         for name in ("concurrency", "calls_per_image"):
             if getattr(self, name) < 1:
                 raise VLMError(f"VLM {name} must be at least 1, got {getattr(self, name)}")
@@ -317,8 +324,50 @@ class VLMClient:
                            "check DEVSCORE_VLM_API_KEY") from None
         except openai.NotFoundError:
             raise VLMError(f"{cfg.endpoint_host} answered 404 for model {cfg.model!r}: unknown model "
-                           "or wrong base URL (it usually ends in /v1)") from None
+                           f"or wrong base URL (it usually ends in /v1): check {ENV_MODEL} and {ENV_BASE_URL}") from None
+        except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, httpx.ConnectError):  # refused or unresolvable: retrying will not help
+                raise VLMError(_unreachable(cfg, exc.__cause__)) from None
+            raise
         return _content(_json(response))
+
+    def check(self) -> None:
+        """Ask the endpoint for its model list before any work: a refused connection, a name that does not
+        resolve, a refused key, a 404 (wrong base URL) or a model the server does not serve is a
+        :class:`VLMError` naming the setting to fix, within seconds. Timeouts, 429 and 5xx are let through
+        (the calls retry those)."""
+        import time
+
+        cfg = self.config
+        headers = {"Authorization": f"Bearer {cfg.api_key or 'EMPTY'}"}
+        url = cfg.base_url.rstrip("/") + "/models"
+        for attempt in range(CHECK_ATTEMPTS):
+            try:
+                with httpx.Client(timeout=CHECK_TIMEOUT_S) as client:
+                    response = client.get(url, headers=headers)
+                break
+            except httpx.ConnectError as exc:
+                if attempt == CHECK_ATTEMPTS - 1:
+                    raise VLMError(_unreachable(cfg, exc)) from None
+                time.sleep(2 ** attempt)
+            except httpx.HTTPError as exc:  # a timeout or a dropped connection: transient, the calls retry
+                log.warning("VLM endpoint %s did not answer the model list (%s); going on", cfg.endpoint_host,
+                            type(exc).__name__)
+                return
+        status = response.status_code
+        if status in (401, 403):
+            raise VLMError(f"{cfg.endpoint_host} refused the API key (HTTP {status}): check {ENV_API_KEY}")
+        if status == 404:
+            raise VLMError(f"{cfg.endpoint_host} answered 404 for {urlsplit(url).path}: wrong base URL "
+                           f"(it usually ends in /v1): check {ENV_BASE_URL}")
+        if status != 200:
+            log.warning("VLM endpoint %s answered HTTP %d to the model list; going on", cfg.endpoint_host, status)
+            return
+        body = _json(response)
+        served = [m.get("id") for m in body.get("data", []) if isinstance(m, dict)] if isinstance(body, dict) else []
+        if served and cfg.model not in served:
+            raise VLMError(f"{cfg.endpoint_host} does not serve model {cfg.model!r} (it serves "
+                           f"{', '.join(map(str, served[:5]))}): check {ENV_MODEL}")
 
 
 async def _all_or_first_error(coroutines: list) -> None:
@@ -352,6 +401,21 @@ def _content(reply: object) -> tuple[str, dict]:
         text = None
     usage = reply.get("usage") if isinstance(reply, dict) else None
     return (text if isinstance(text, str) else ""), (usage if isinstance(usage, dict) else {})
+
+
+def _unreachable(cfg: VLMConfig, exc: Exception) -> str:
+    """One line for an endpoint that refuses connections or whose name does not resolve."""
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 10:  # httpx wraps the socket error (under anyio's, when async)
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, socket.gaierror) for c in chain):
+        reason = "its name does not resolve"
+    elif any(isinstance(c, ConnectionRefusedError) for c in chain) or "refused" in str(exc).lower():
+        reason = "the connection was refused"
+    else:
+        reason = f"cannot connect ({exc})"
+    return f"VLM endpoint {cfg.endpoint_host} cannot be reached: {reason}; check {ENV_BASE_URL}"
 
 
 def _describe(exc: openai.APIError) -> str:

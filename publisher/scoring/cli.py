@@ -6,18 +6,18 @@ from pathlib import Path
 
 import click
 
-from publisher.cli_types import finite
-from publisher.scoring.model import NATIVE_INPUT_SIZE
+from publisher.cli_types import NonEmptyPath, finite
+from publisher.constants import NATIVE_INPUT_SIZE
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--ranking", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+@click.option("--ranking", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), required=True,
               help="Ranking folder of `devscore rank` (clusters.parquet, targets.json).")
-@click.option("--chips", "chips_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+@click.option("--chips", "chips_dir", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), required=True,
               help="Chip folder the ranking was made from (checked by its fingerprint).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(path_type=Path, file_okay=False), required=True,
               help="Folder for model.pt (the trained scorer), last.pt (resumable state), history.json/.png.")
 @click.option("--loss", type=click.Choice(["seed", "rank"]), default="rank", show_default=True,
               help="seed: 2 L_reg + L_linear against the cluster targets; rank: siScore's soft-rank loss along the POG.")
@@ -31,7 +31,7 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
               help="Adam learning rate.")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch [default: one pass over the training chips].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, initialisation, sampling and augmentation.")
-@click.option("--weights", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--weights", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Start from these ResNet-18 weights (torchvision state dict or devscore checkpoint), loaded strictly.")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="auto: CUDA when present, else CPU.")
 @click.option("--resume", is_flag=True, help="Go on from OUT/last.pt after an interruption (same options required).")
@@ -59,11 +59,11 @@ def train(ranking: Path, chips_dir: Path, out: Path, loss: str, input_size: int,
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--checkpoint", type=NonEmptyPath(path_type=Path, dir_okay=False), required=True,
               help="model.pt written by `devscore train`.")
-@click.option("--chips", "chips_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), required=True,
+@click.option("--chips", "chips_dir", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), required=True,
               help="Chip folder of `devscore chips`.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(path_type=Path, dir_okay=False), required=True,
               help="Chip-score table to write (.parquet or .csv), the input of `devscore publish`.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Chips per batch.")
 @click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader worker processes [default: spare cores, up to 4].")

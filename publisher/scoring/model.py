@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from publisher.atomic import atomic_path
+from publisher.constants import NATIVE_INPUT_SIZE
 from publisher.errors import DevscoreError
 
 ARCHITECTURE = "resnet18"
@@ -24,8 +25,6 @@ BETA = 5.0
 #: ImageNet channel statistics the grayscale chip is normalised with (replicated to 3 channels).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: Chip side on the Sentinel-2 grid (343 px of 10 m); smaller input sides are resampled from it.
-NATIVE_INPUT_SIZE = 343
 #: Layers a user's ``--weights`` file may lack or carry in another shape: the classification head.
 HEAD_PREFIX = "fc."
 CHECKPOINT_FORMAT = "devscore-scorer/1"

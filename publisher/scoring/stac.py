@@ -36,7 +36,8 @@ def create_models_collection(items: list[pystac.Item] | None = None) -> pystac.C
     collection = pystac.Collection(
         id=MODELS_COLLECTION_ID, title="devscore scoring models",
         description="ResNet-18 scorers trained on a partial order of chip clusters ranked by a vision-language "
-                    "model (or a heuristic); each Item's weights asset is the checkpoint the score layers "
+                    "model, by devscore's offline pixel-index heuristic or by a person's POG (each Item's "
+                    "devscore:ranker says which); each Item's weights asset is the checkpoint the score layers "
                     "of the devscore-scores collection were computed with.",
         extent=extent, license=LICENSE, keywords=["machine learning", "ResNet-18", "economic development"],
     )

@@ -9,7 +9,9 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--disable-quic", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
 });
-const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+// VIEWPORT=420x800 shoots a narrow screen (default 1024x768)
+const [width, height] = (process.env.VIEWPORT || "1024x768").split("x").map(Number);
+const page = await browser.newPage({ viewport: { width, height } });
 const responses = [];
 const failed = [];
 const errors = [];

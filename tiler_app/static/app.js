@@ -1,15 +1,27 @@
-// devscore map page: one raster layer per collection-year mosaic, legend, opacity, score under the cursor.
+// devscore map page: one raster layer per collection-year mosaic (scores, night lights) and per year pair
+// of change (a slider steps through them), legend, opacity, the value under the cursor, the zone on click.
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 
 (async function () {
   const config = await (await fetch("/config.json")).json();
-  const layers = (await (await fetch("/layers")).json()).layers;
+  const years = (await (await fetch("/layers")).json()).layers;
+  const change = await (await fetch("/change/layers")).json();
+  const WHAT = { "devscore-scores": "score", "viirs-nightlights": "radiance (nW/cm2/sr)", "devscore-change": "change" };
+  // one entry per collection-year, then one per year pair of change (diverging legend centred on 0)
+  const layers = [
+    ...years.map((l) => ({ ...l, key: `${l.collection}-${l.year}`,
+                           label: `${l.collection} ${l.year} (${l.items.length} granules)` })),
+    ...change.pairs.map((p) => ({ key: `change-${p.pair}`, collection: "devscore-change", xyz: p.tiles, items: p.items,
+                                  title: `change ${p.pair}`, label: `change ${p.pair} (${p.items.length} granules)`,
+                                  legend: "/legend.png?collection=devscore-change",
+                                  tilejson: `/change/pairs/${p.pair}/WebMercatorQuad/tilejson.json`,
+                                  point: `/change/pairs/${p.pair}/point/{lon},{lat}` })),
+  ];
+  const slider = document.getElementById("year");
   const select = document.getElementById("layer");
   const info = document.getElementById("info");
   const opacity = document.getElementById("opacity");
-
-  document.getElementById("ramp").style.background =
-    "linear-gradient(to right, " + config.legend.map((s) => `${s.color} ${s.value * 100}%`).join(", ") + ")";
+  const legend = document.getElementById("legend-img");
 
   const style = { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#e8e8e4" } }] };
   if (config.basemap_url) {
@@ -26,12 +38,19 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   layers.forEach((layer, i) => {
     const option = document.createElement("option");
     option.value = i;
-    option.textContent = `${layer.collection} ${layer.year} (${layer.items.length} granules)`;
+    option.textContent = layer.label;
     select.appendChild(option);
   });
-  if (layers.length) select.value = layers.length - 1;
+  // ?layer=KEY opens that layer; otherwise the latest score year
+  const wanted = layers.findIndex((l) => l.key === new URLSearchParams(location.search).get("layer"));
+  const scores = layers.map((l, i) => [l, i]).filter(([l]) => l.collection === "devscore-scores");
+  if (layers.length) select.value = wanted >= 0 ? wanted : scores.length ? scores[scores.length - 1][1] : 0;
+  slider.max = Math.max(layers.length - 1, 0);
+  slider.value = select.value;
 
   async function show(layer) {
+    legend.src = layer.legend;
+    legend.alt = `legend: ${layer.title}`;
     const tilejson = await (await fetch(layer.tilejson)).json();
     if (map.getLayer("scores")) map.removeLayer("scores");
     if (map.getSource("scores")) map.removeSource("scores");
@@ -45,19 +64,36 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   async function query(lngLat) {
     const layer = layers[select.value];
     if (!layer) return;
-    const url = `/collections/${layer.collection}/years/${layer.year}/point/${lngLat.lng.toFixed(5)},${lngLat.lat.toFixed(5)}`;
+    const url = layer.point.replace("{lon}", lngLat.lng.toFixed(5)).replace("{lat}", lngLat.lat.toFixed(5));
+    const what = WHAT[layer.collection] || "value";
     const response = await fetch(url);
-    if (!response.ok || response.status === 204) { info.textContent = "No score here."; return; }
-    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined);
-    info.textContent = hit ? `score ${hit.values[0].toFixed(3)} · ${hit.name.split("/")[1]}` : "No score here (no chip).";
+    if (!response.ok || response.status === 204) { info.textContent = `No ${what} here.`; return; }
+    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999);
+    const value = hit && (what === "change" && hit.values[0] > 0 ? "+" : "") + hit.values[0].toFixed(3);
+    info.textContent = hit ? `${what} ${value} · ${hit.name.split("/").pop()}` : `No ${what} here.`;
   }
 
   map.on("load", () => {
     if (layers.length) show(layers[select.value]);
     else info.textContent = "The catalog has no layers yet.";
   });
-  select.addEventListener("change", () => show(layers[select.value]));
+  select.addEventListener("change", () => { slider.value = select.value; show(layers[select.value]); });
+  slider.addEventListener("input", () => { select.value = slider.value; show(layers[select.value]); });
   opacity.addEventListener("input", () => map.getLayer("scores") && map.setPaintProperty("scores", "raster-opacity", Number(opacity.value)));
-  map.on("click", (e) => query(e.lngLat));
+  // the published zone under a click (devscore zonal), its mean score per year
+  async function zone(lngLat) {
+    const response = await fetch(`/zonal/at?lon=${lngLat.lng.toFixed(5)}&lat=${lngLat.lat.toFixed(5)}`);
+    const old = document.getElementById("zone");
+    if (old) old.remove();
+    if (!response.ok) return;
+    const found = await response.json();
+    if (found.zone === null) return;
+    const line = document.createElement("div");
+    line.id = "zone";
+    line.textContent = `${found.id_field} ${found.zone}: ` + found.years.map((y) =>
+      `${y.year} ${y.mean_score === null ? "-" : y.mean_score.toFixed(3)}`).join(", ");
+    info.after(line);
+  }
+  map.on("click", (e) => { query(e.lngLat); zone(e.lngLat); });
   map.on("mousemove", (e) => { clearTimeout(pending); pending = setTimeout(() => query(e.lngLat), 150); });
 })();

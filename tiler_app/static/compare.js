@@ -5,7 +5,9 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 (async function () {
   const query = new URLSearchParams(location.search);
   const stats = document.getElementById("stats");
-  const params = query.get("item") ? `item=${encodeURIComponent(query.get("item"))}` : `year=${encodeURIComponent(query.get("year") || "")}`;
+  // neither item nor year: the server picks the latest year with night lights
+  const params = query.get("item") ? `item=${encodeURIComponent(query.get("item"))}`
+    : (query.get("year") ? `year=${encodeURIComponent(query.get("year"))}` : "");
   const response = await fetch(`/nightlights/layers?${params}`);
   if (!response.ok) { stats.textContent = (await response.json()).detail; return; }
   const layers = await response.json();

@@ -1,0 +1,217 @@
+"""Read a pgstac database the way the server reads a static catalog, and search it for the STAC API.
+
+``PgstacCatalog`` answers what ``catalog.reader.StaticCatalog`` answers (collections, items, asset
+files, years, the items of a year: pgstac searches), so the tiler's factories and the night-light
+routes run unchanged over it. ``PgstacBackend`` is the STAC API's ``SearchBackend`` over pgstac's
+``search()``. Answers are memoised per database version (``devscore.state``, bumped by every
+publish in its own transaction): every server process sees a publish at its next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from catalog.api.index import MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox, geometry
+from catalog.pgstac.db import CONNECT_TIMEOUT_S, SESSION_OPTIONS, connect
+from catalog.reader import CollectionRecord, ItemRecord, NotFoundError
+
+#: Connections each server process keeps (FastAPI runs sync routes on a thread pool).
+POOL_SIZE = 4
+#: Items fetched per pgstac search page when a whole collection or year is read.
+PAGE = 1000
+#: Most memoised answers per version (item look-ups of a national catalog's tiles).
+MEMO_SIZE = 50_000
+#: Order of search results (the embedded index's: newest first, then id).
+SORTBY = [{"field": "datetime", "direction": "desc"}, {"field": "id", "direction": "asc"}]
+
+
+def _interval(value: dt.datetime | None) -> str:
+    if value is None:
+        return ".."
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+def page_token(page: dict[str, Any], rel: str) -> str | None:
+    """The paging token of a pgstac search result's ``next`` or ``prev`` link."""
+    for link in page.get("links", []):
+        if link.get("rel") == rel and "token=" in link.get("href", ""):
+            return parse_qs(urlsplit(link["href"]).query)["token"][0]
+    return None
+
+
+class PgstacCatalog:
+    """A read-only view of the catalog in the pgstac database at ``dsn`` (checked on opening)."""
+
+    root = None  #: no folder of catalog files: assets are named by absolute path or URL
+
+    def __init__(self, dsn: str, pool_size: int = POOL_SIZE) -> None:
+        connect(dsn).close()  # one-line errors before the server starts
+        self.dsn = dsn
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, open=True, timeout=CONNECT_TIMEOUT_S * 2,
+                                   kwargs={"autocommit": True, "options": SESSION_OPTIONS})
+        self._memo: dict[tuple, Any] = {}
+        self._memo_version: int | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.pool.close()
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of one statement on a pooled connection."""
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def version(self) -> int:
+        """The database's publish counter (0 before devscore's first publish)."""
+        try:
+            rows = self.query("SELECT version FROM devscore.state WHERE id = 1")
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return rows[0][0] if rows else 0
+
+    def _memoised(self, key: tuple, compute) -> Any:
+        version = self.version()
+        with self._lock:
+            if version != self._memo_version or len(self._memo) > MEMO_SIZE:
+                self._memo, self._memo_version = {}, version
+            if key in self._memo:
+                return self._memo[key]
+        value = compute(version)
+        with self._lock:
+            if self._memo_version == version:
+                self._memo[key] = value
+        return value
+
+    def search_all(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item pgstac's ``search(body)`` matches, page by page."""
+        items, token = [], None
+        while True:
+            page = self.query("SELECT search(%s)", (Jsonb({**body, "limit": PAGE, **({"token": token} if token else {})}),))[0][0]
+            items += page.get("features", [])
+            token = page_token(page, "next")
+            if not token:
+                return items
+
+    def _record(self, doc: dict[str, Any]) -> ItemRecord:
+        assets = {key: Path(asset["href"]) for key, asset in doc.get("assets", {}).items()
+                  if "://" not in asset["href"] and Path(asset["href"]).is_absolute()}
+        return ItemRecord(collection_id=doc["collection"], item=doc, assets=assets, href="")
+
+    def collection_ids(self) -> list[str]:
+        """Ids of all collections."""
+        return self._memoised(("ids",), lambda v: [r[0] for r in self.query("SELECT id FROM collections ORDER BY id")])
+
+    def collection(self, collection_id: str) -> CollectionRecord:
+        """The collection or NotFoundError; its ``mtime`` is the database version."""
+        def compute(version: int) -> CollectionRecord:
+            rows = self.query("SELECT content FROM collections WHERE id = %s", (collection_id,))
+            if not rows:
+                raise NotFoundError(f"unknown collection {collection_id!r}")
+            return CollectionRecord(collection=rows[0][0], path=Path(), mtime=float(version))
+        return self._memoised(("collection", collection_id), compute)
+
+    def item(self, collection_id: str, item_id: str) -> ItemRecord:
+        """The item or NotFoundError."""
+        def compute(version: int) -> ItemRecord:
+            self.collection(collection_id)
+            doc = self.query("SELECT get_item(%s, %s)", (item_id, collection_id))[0][0]
+            if doc is None:
+                raise NotFoundError(f"unknown item {item_id!r} in collection {collection_id!r}")
+            return self._record(doc)
+        return self._memoised(("item", collection_id, item_id), compute)
+
+    def asset_path(self, collection_id: str, item_id: str, asset: str) -> Path:
+        """Local path of an item's asset, or NotFoundError (no such asset, or not a local file)."""
+        try:
+            return self.item(collection_id, item_id).assets[asset]
+        except KeyError:
+            raise NotFoundError(f"item {item_id!r} has no local asset {asset!r}") from None
+
+    def items(self, collection_id: str) -> list[ItemRecord]:
+        """All items of a collection, sorted by id."""
+        def compute(version: int) -> list[ItemRecord]:
+            self.collection(collection_id)
+            docs = self.search_all({"collections": [collection_id], "sortby": [{"field": "id", "direction": "asc"}]})
+            return [self._record(doc) for doc in docs]
+        return self._memoised(("items", collection_id), compute)
+
+    def years(self, collection_id: str) -> list[int]:
+        """Years for which the collection has items."""
+        sql = """SELECT DISTINCT generate_series(extract(year FROM datetime)::int, extract(year FROM end_datetime)::int)
+                 FROM items WHERE collection = %s ORDER BY 1"""
+        return self._memoised(("years", collection_id), lambda v: [r[0] for r in self.query(sql, (collection_id,))])
+
+    def items_for_year(self, collection_id: str, year: int) -> list[ItemRecord]:
+        """Items of a collection that cover ``year`` (a pgstac search), or NotFoundError when none do."""
+        def compute(version: int) -> list[ItemRecord]:
+            body = {"collections": [collection_id], "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59.999Z",
+                    "sortby": [{"field": "id", "direction": "asc"}]}
+            return [self._record(doc) for doc in self.search_all(body)]
+        found = self._memoised(("year", collection_id, year), compute)
+        if not found:
+            raise NotFoundError(f"collection {collection_id!r} has no items for year {year}")
+        return found
+
+
+class PgstacBackend:
+    """The STAC API's SearchBackend over pgstac's search functions."""
+
+    def __init__(self, catalog: PgstacCatalog) -> None:
+        self.catalog = catalog
+
+    def collections(self) -> list[dict[str, Any]]:
+        return [self.catalog.collection(cid).collection for cid in self.catalog.collection_ids()]
+
+    def collection(self, collection_id: str) -> dict[str, Any] | None:
+        try:
+            return self.catalog.collection(collection_id).collection
+        except NotFoundError:
+            return None
+
+    def item(self, collection_id: str, item_id: str) -> tuple[dict[str, Any], str | None] | None:
+        try:
+            return self.catalog.item(collection_id, item_id).item, None
+        except NotFoundError:
+            return None
+
+    def search(self, q: SearchQuery) -> SearchPage:
+        if not 1 <= q.limit <= MAX_LIMIT:
+            raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
+        body: dict[str, Any] = {"limit": q.limit, "sortby": SORTBY, "conf": {"context": "on"}}
+        for name, values in (("ids", q.ids), ("collections", q.collections)):
+            if values:
+                if len(values) > MAX_LIST_VALUES:
+                    raise SearchError(f"{name} lists {len(values)} values, more than the limit of {MAX_LIST_VALUES}")
+                body[name] = list(values)
+        if q.bbox is not None:
+            body["bbox"] = list(check_bbox(q.bbox))
+        if q.intersects is not None:
+            geometry(q.intersects)
+            body["intersects"] = q.intersects
+        if q.interval is not None:
+            body["datetime"] = f"{_interval(q.interval[0])}/{_interval(q.interval[1])}"
+        if q.query is not None:
+            if not isinstance(q.query, dict) or not all(isinstance(ops, dict) for ops in q.query.values()):
+                raise SearchError("query must be an object of property names to operators, e.g. {'eo:cloud_cover': {'lt': 5}}")
+            body["query"] = q.query
+        if q.token:
+            body["token"] = q.token
+        try:
+            page = self.catalog.query("SELECT search(%s)", (Jsonb(body),))[0][0]
+        except (psycopg.errors.DataError, psycopg.errors.RaiseException, psycopg.errors.InvalidParameterValue) as exc:
+            message = (exc.diag.message_primary or str(exc)).splitlines()[0][:200]
+            raise SearchError(f"pgstac refused the search: {message}") from None
+        return SearchPage(items=[(doc, None) for doc in page.get("features", [])],
+                          matched=page.get("numberMatched", len(page.get("features", []))),
+                          next_token=page_token(page, "next"), previous_token=page_token(page, "prev"))

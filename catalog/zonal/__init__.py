@@ -1,0 +1,1 @@
+"""Zonal statistics over the published score layers: `devscore zonal` and the `devscore-zonal` collection."""
