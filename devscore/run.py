@@ -367,7 +367,7 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Torch and painter device [default: the profile's].")
 @click.option("--profile", "profile_name", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
-              help="Training and inference defaults: cpu (32 px, a small step budget), gpu (343 px, mixed "
+              help="Training and inference defaults: cpu (64 px, a small step budget), gpu (343 px, mixed "
                    "precision); auto: gpu when torch sees CUDA. Options given override it.")
 @click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
               help="Size the training (epochs) to about this many minutes, from timed warm-up steps.")

@@ -1,6 +1,6 @@
 """Device profiles: the training and inference defaults for a CPU or a CUDA machine, in one place.
 
-``cpu`` trains small (32 px inputs: the chip at 100 m pixels, as `make demo` does) for a number of steps
+``cpu`` trains small (64 px inputs, as `make demo` does) for a number of steps
 sized to a time budget; ``gpu`` trains at the method's native 343 px with CUDA mixed precision and
 channels-last tensors. Options a user gives override the profile; :func:`resolve` says which won, for the
 plan. This module imports no torch: `--help` and the plan's first lines stay fast.
@@ -16,7 +16,7 @@ from publisher.errors import DevscoreError
 
 PROFILES = ("auto", "cpu", "gpu")
 
-#: CPU training: the one definition (`make demo`, `devscore run --profile cpu`). 32 px inputs, 16 chips a
+#: CPU training: the one definition (`make demo`, `devscore run --profile cpu`). 64 px inputs, 16 chips a
 #: batch (per POG level with the rank loss), lr 3e-4 rather than train's 1e-4; measured on the demo region
 #: (README: demo quality). ``max_epochs`` x ``steps_per_epoch`` is the step budget when no
 #: ``--train-minutes`` is given.
