@@ -12,7 +12,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
     ...years.map((l) => ({ ...l, key: `${l.collection}-${l.year}`,
                            label: `${l.collection} ${l.year} (${l.items.length} granules)` })),
     ...change.pairs.map((p) => ({ key: `change-${p.pair}`, collection: "devscore-change", xyz: p.tiles, items: p.items,
-                                  title: `change ${p.pair}`, label: `change ${p.pair} (${p.items.length} granules)`,
+                                  title: `change ${p.pair}: red decline, blue growth`, label: `change ${p.pair} (${p.items.length} granules)`,
                                   legend: "/legend.png?collection=devscore-change",
                                   tilejson: `/change/pairs/${p.pair}/WebMercatorQuad/tilejson.json`,
                                   point: `/change/pairs/${p.pair}/point/{lon},{lat}` })),
@@ -51,6 +51,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   async function show(layer) {
     legend.src = layer.legend;
     legend.alt = `legend: ${layer.title}`;
+    document.getElementById("legend-caption").textContent = layer.title;
     const tilejson = await (await fetch(layer.tilejson)).json();
     if (map.getLayer("scores")) map.removeLayer("scores");
     if (map.getSource("scores")) map.removeSource("scores");
