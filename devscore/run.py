@@ -171,15 +171,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.stac import record_source
 
     catalog_dir = catalog_dir.resolve()
-    problem = None
-    if comm.is_root:
-        try:
-            check_targets(catalog_dir, nightlights or [], list(config.years))
-        except DevscoreError as exc:
-            problem = str(exc)
-    problem = comm.bcast(problem)  # every rank stops, none waits on a root that left
-    if problem:
-        raise DevscoreError(problem)
+    check_targets_on_root(comm, catalog_dir, nightlights or [], list(config.years))
     result: StagesResult = run_stages(config, comm, announce=announce)
     stages = list(result.stages)
     state = RunState(config.out.resolve() / "run-state.json")
@@ -260,6 +252,19 @@ def default_max_memory_mb() -> float:
     import psutil
 
     return psutil.virtual_memory().total / 2 / 2 ** 20
+
+
+def check_targets_on_root(comm: Communicator, catalog_dir: Path, nightlights: list[Path], years: list[int]) -> None:
+    """:func:`check_targets` on rank 0; every rank stops with its error, none waits on a root that left."""
+    problem = None
+    if comm.is_root:
+        try:
+            check_targets(catalog_dir, nightlights, years)
+        except DevscoreError as exc:
+            problem = str(exc)
+    problem = comm.bcast(problem)
+    if problem:
+        raise DevscoreError(problem)
 
 
 def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given: dict, device: str | None,
@@ -417,6 +422,8 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         from catalog.pgstac.db import connect
 
         connect(pgstac).close()
+    # the catalog and the night-light files are checked before the scene search and the plan's warm-up
+    check_targets_on_root(comm, (catalog_dir or out / "catalog").resolve(), list(nightlights), years)
     if ranker == "vlm" and reuse_ranking is None:  # a wrong endpoint stops the run now, not after the chips
         check_vlm_endpoint(comm)
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}

@@ -17,8 +17,8 @@ from devscore.cli import COMMANDS, CommandEntry, cli, main
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("devscore", "publisher", "catalog", "tiler_app")
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-#: Options of other programs the code's strings mention (not devscore's).
-FOREIGN: set[str] = set()
+#: Options of other programs the code's strings mention (not devscore's): pypgstac's `migrate --dsn`.
+FOREIGN: set[str] = {"--dsn"}
 #: Modules whose errors a `devscore run` user sees.
 RUN_MODULES = ("devscore/run.py", "publisher/pipeline.py", "publisher/ranking/vlm.py", "publisher/ranking/rankers.py")
 

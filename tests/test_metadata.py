@@ -26,7 +26,7 @@ def item(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     granule = GranuleYear("48RVU", 2023, dt.datetime(2023, 9, 12, tzinfo=dt.timezone.utc), SCENE, scores)
     grid = TileGrid.from_tile_id("48RVU")
-    chips = write_chips_tables(granule, grid, tmp_path / "c.parquet", tmp_path / "c.fgb")
+    chips = write_chips_tables(granule, tmp_path / "c.parquet", tmp_path / "c.fgb")
     return create_item(granule, grid, tmp_path / "s.tif", tmp_path / "t.png", *chips)
 
 
