@@ -110,14 +110,18 @@ def demo_served(tmp_path_factory) -> tuple[str, Path]:
 
 @pytest.fixture(scope="session")
 def served_both(tmp_path_factory) -> tuple[str, Path]:
-    """A catalog with scores and ingested, compared night lights of 48RVU-2023 (both routers have an
-    item and a year), served by `devscore serve`; yields (base URL, catalog)."""
+    """A catalog with scores of 48RVU in 2022 and 2023, their change item, and ingested, compared night
+    lights of 48RVU-2023 (every router has an item and a year or pair), served by `devscore serve`; yields (base URL, catalog)."""
     from catalog.nightlights.compare import compare_catalog
     from catalog.nightlights.ingest import ingest
     from tests.nightlights_fixtures import publish_field_scores, write_vnl_like
 
+    from catalog.change import publish_changes
+
     tmp = tmp_path_factory.mktemp("served-both")
+    publish_field_scores(tmp, ("48RVU",), 2022)
     catalog = publish_field_scores(tmp, ("48RVU",), 2023)
+    publish_changes(catalog)  # 48RVU-2022-2023: the change routes have an item and a pair
     ingest([write_vnl_like(tmp / "VNL_npp_2023_global.average.dat.tif", (103.7, 29.5, 105.35, 31.0), 2023)],
            2023, catalog)
     compare_catalog(catalog)

@@ -27,8 +27,7 @@ from titiler.mosaic.factory import MosaicTilerFactory
 
 from catalog.reader import NotFoundError, StaticCatalog
 from publisher.constants import CHANGE_ASSET, CHANGE_COLLECTION_ID
-from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog
-from tiler_app.limits import request_limits
+from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks
 from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM, _polygons
 from tiler_app.security import GDAL_LOCKDOWN
 
@@ -52,6 +51,11 @@ def _pair_items(catalog: StaticCatalog, pair: str) -> list:
 def change_path(item_id: ItemId, catalog=Depends(get_catalog)) -> str:
     """Path of a change item's COG, found in the catalog index (404 for unknown ids)."""
     return str(catalog.asset_path(CHANGE_COLLECTION_ID, item_id, CHANGE_ASSET))
+
+
+def change_item(item_id: ItemId, catalog=Depends(get_catalog)) -> dict[str, Any]:
+    """The STAC Item of a change layer (404 for unknown ids), for the pixel checks of its reads."""
+    return catalog.item(CHANGE_COLLECTION_ID, item_id).item
 
 
 def change_pair(pair: Pair, catalog=Depends(get_catalog)) -> str:
@@ -140,16 +144,15 @@ def layers(request: Request) -> dict:
 
 def mount_change(app: FastAPI, catalog: StaticCatalog) -> None:
     """Add the change tiles (items and year-pair mosaics) and the layer list to ``app``."""
-    limits = [Depends(request_limits)]
     items = TilerFactory(path_dependency=change_path, colormap_dependency=colormap, render_dependency=rendering,
                          router_prefix=ITEM_PREFIX, extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
-                         route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
+                         route_dependencies=item_checks(change_item), environment_dependency=lambda: GDAL_LOCKDOWN,
                          add_viewer=False)
-    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Score change"], dependencies=limits)
+    app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Score change"])
     pairs = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog), path_dependency=change_pair,
                                colormap_dependency=colormap, render_dependency=rendering, router_prefix=PAIR_PREFIX,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
                                route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
                                add_viewer=False)
-    app.include_router(pairs.router, prefix=PAIR_PREFIX, tags=["Score change"], dependencies=limits)
+    app.include_router(pairs.router, prefix=PAIR_PREFIX, tags=["Score change"])
     app.include_router(router)
