@@ -169,7 +169,7 @@ def nightlight_raster(tiles: Sequence[str], year: int, seed: int) -> tuple[np.nd
 
 def chip_truth_of(tile: str, year: int, samples: int = 8) -> np.ndarray:
     """(32, 32) mean development of each chip of ``tile`` (``samples`` x ``samples`` points a chip, on
-    the chip grid night lights are compared on), straight from the truth field."""
+    the method's 10 m chip layout, TileGrid.chips), straight from the truth field."""
     grid = TileGrid.from_tile_id(tile)
     offsets = (np.arange(samples) + 0.5) / samples
     steps = np.repeat(np.arange(CHIPS_PER_SIDE), samples) + np.tile(offsets, CHIPS_PER_SIDE)
@@ -187,6 +187,6 @@ def truth_lights_spearman(raster: str | Path, tile: str, year: int) -> float:
 
     from publisher.nightlights.aggregate import chip_radiance
 
-    truth, light = chip_truth_of(tile, year).ravel(), chip_radiance(raster, tile).ravel()
+    truth, light = chip_truth_of(tile, year).ravel(), chip_radiance(raster, TileGrid.from_tile_id(tile).chips).ravel()
     keep = np.isfinite(light)
     return float(spearmanr(truth[keep], light[keep]).statistic)
