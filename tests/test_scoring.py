@@ -259,7 +259,10 @@ def test_interrupted_training_leaves_a_resumable_state(region, ranking, tmp_path
     out = tmp_path / "run"
     args = ["train", "--ranking", str(ranking), "--chips", str(region[1]), "--out", str(out), "--input-size", "32",
             "--batch-size", "8", "--steps-per-epoch", "2", "--epochs", "200"]
-    proc = subprocess.Popen([str(BIN / "devscore"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a test run started in the background (CI without a terminal) inherits SIGINT ignored; Ctrl-C at a
+    # terminal reaches the command with its default action, so the child gets that back
+    proc = subprocess.Popen([str(BIN / "devscore"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

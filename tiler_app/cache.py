@@ -4,8 +4,9 @@ PNG encode.
 
 The store is diskcache (SQLite and files in one folder, safe across processes, bounded in bytes), so
 all uvicorn workers given the same folder share one cache. Keys hold everything that shapes an
-answer: the request path and query string, the effective base URL (scheme, Host, root path: TileJSON
-and tile-set documents embed it) and the Accept header (content negotiation), and the catalog's
+answer: the request path and query string, the Accept header (content negotiation), the effective
+base URL (scheme, Host, root path) for the tile-set documents that embed it (image tiles do not, so
+servers that share a cache folder share their tiles), and the catalog's
 version: a publish that replaces an item changes the version, so no stale tile outlives it, and a
 request with a foreign Host or Accept cannot poison what other clients get. Only successful GET tile
 responses are kept.
@@ -13,6 +14,7 @@ responses are kept.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Hashable
 
 import anyio
@@ -30,11 +32,19 @@ def open_store(directory: str | None, max_mb: int) -> diskcache.Cache:
     return diskcache.Cache(directory, size_limit=max_mb * 2**20, eviction_policy="least-recently-stored")
 
 
+#: An image tile, ``.../tiles/{tileMatrixSetId}/{z}/{x}/{y}[.{format}]``: its bytes never name the request's host.
+IMAGE_TILE = re.compile(r"/tiles/[^/]+/\d+/\d+/\d+(\.\w+)?$")
+
+
 def cache_key(scope: Scope) -> tuple:
-    """What shapes a response besides the catalog: path, query, effective base URL and Accept."""
+    """What shapes a response besides the catalog: path, query, Accept and, for documents (tile matrix
+    sets, links) that embed it, the effective base URL. Image tiles leave the base URL out, so servers
+    behind other addresses that share one cache (``--tile-cache-dir``) share their tiles."""
     headers = dict(scope.get("headers", []))
-    return (scope["path"], scope["query_string"], scope.get("scheme", "http"), headers.get(b"host", b""),
-            scope.get("root_path", ""), headers.get(b"accept", b""))
+    key = (scope["path"], scope["query_string"], headers.get(b"accept", b""))
+    if IMAGE_TILE.search(scope["path"]):
+        return key
+    return (*key, scope.get("scheme", "http"), headers.get(b"host", b""), scope.get("root_path", ""))
 
 
 class TileCache:
