@@ -101,23 +101,24 @@ def ranked_by(rankers: Sequence[str | None]) -> str:
 def lineage(ranker: str | None, source: str | None) -> str:
     """``processing:lineage`` of a score item from what actually made it: its scenes and its ranker."""
     return (f"{SOURCES.get(source or '', 'Sentinel-2 L2A visual scenes')} -> 32 x 32 chips -> ResNet-18 scores "
-            f"trained on a partial order of clusters {ranked_by([ranker])} -> painted 10 m grid")
+            f"trained on a partial order of clusters {ranked_by([ranker])} -> painted on the grid the chips were "
+            "cut from")
 
 
 def record_source(item: pystac.Item, source: str, scene_url: str | None) -> None:
     """Record where the item's scene came from (``devscore:source``, ``devscore:scene_id``), link the
     scene only where it exists (``scene_url``, a template taking the scene id; None for a scene with no
     address, as a synthetic one), and derive the lineage from the source and the item's ranker."""
-    scene = [link for link in item.links if link.rel == "derived_from" and (link.title or "").startswith("Source scene")]
-    for link in scene:
+    scenes = [link for link in item.links if link.rel == "derived_from" and (link.title or "").startswith("Source scene")]
+    for link in scenes:
         item.links.remove(link)
     item.properties["devscore:source"] = source
-    if scene:
-        scene_id = scene[0].title.removeprefix("Source scene ")
-        item.properties["devscore:scene_id"] = scene_id
-        if scene_url:
-            item.add_link(pystac.Link(rel="derived_from", target=scene_url.format(scene_id),
-                                      media_type=pystac.MediaType.GEOJSON, title=scene[0].title))
+    if scenes:  # the chosen scene first, then those that filled its gaps
+        item.properties["devscore:scene_id"] = scenes[0].title.removeprefix("Source scene ")
+    for link in scenes if scene_url else []:
+        scene_id = link.title.removeprefix("Source scene ").split(" (")[0]
+        item.add_link(pystac.Link(rel="derived_from", target=scene_url.format(scene_id),
+                                  media_type=pystac.MediaType.GEOJSON, title=link.title))
     item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"), source)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pystac
 import pytest
 
 from catalog.stac import create_collection
@@ -64,3 +65,15 @@ def test_scene_source_of_a_run(tmp_path):
     assert scene_source({"stac_api": None}) == ("planetary-computer", SOURCE_ITEM_URL)
     source, url = scene_source({"stac_api": "http://stac.example/api/"})
     assert source == "stac-api" and url.format(SCENE) == f"http://stac.example/api/collections/sentinel-2-l2a/items/{SCENE}"
+
+
+def test_gap_filling_scenes_keep_their_links(item):
+    """record_source rewrote only the first scene link: the scenes that filled gaps lost theirs."""
+    other = "S2B_MSIL2A_20230920T033529_R061_T48RVU_20230920T070000"
+    item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(other),
+                              title=f"Source scene {other} (12 gap-filled chips)"))
+    record_source(item, "planetary-computer", SOURCE_ITEM_URL)
+    assert _scene_links(item) == [SOURCE_ITEM_URL.format(SCENE), SOURCE_ITEM_URL.format(other)]
+    assert item.properties["devscore:scene_id"] == SCENE
+    record_source(item, "synthetic", None)
+    assert _scene_links(item) == []
