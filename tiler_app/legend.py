@@ -25,7 +25,7 @@ LEGENDS = {
     COLLECTION_ID: ("RdYlGn_r", [SCORE_MIN, 0.25, 0.5, 0.75, SCORE_MAX], "development score (0 least, 1 most)", False),
     NIGHTLIGHTS_ID: (BASE_COLORMAP, [0, 1, 3, 10, 30, DISPLAY_MAX], f"night-light radiance, {UNIT}", True),
     CHANGE_COLLECTION_ID: ("RdBu", [-CHANGE_DISPLAY, -CHANGE_DISPLAY / 2, 0, CHANGE_DISPLAY / 2, CHANGE_DISPLAY],
-                           "score change, later minus earlier (red decline, blue growth)", False),
+                           "score change, later minus earlier", False),
 }
 Kind = Literal["devscore-scores", "viirs-nightlights", "devscore-change"]
 
