@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import median_seconds
 
 #: Timed repetitions per figure (after one untimed warm-up).
 REPEATS = 5
@@ -25,15 +26,6 @@ INFER_BATCHES = (64, 128, 256, 512)
 BATCH, LEVELS = 32, 7
 RUN_TIMEOUT_S = 200
 
-
-def _median_s(func, repeats: int = REPEATS) -> float:
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def painters() -> list[str]:
@@ -46,12 +38,12 @@ def painters() -> list[str]:
     scores = rng.random((32, 32), dtype=np.float32)
     scores[rng.random((32, 32)) < 0.05] = np.nan
     cpu = paint(scores, "cpu")
-    cpu_s = _median_s(lambda: paint(scores, "cpu"), 3)
+    cpu_s = median_seconds(lambda: paint(scores, "cpu"), 3)
     try:
         gpu = paint(scores, "cuda")
     except Exception as exc:  # noqa: BLE001 - reported, not hidden: pycuda missing or failing
         return [f"pycuda painter unavailable ({type(exc).__name__}: {str(exc)[:120]}); numpy painter {cpu_s:.2f} s"]
-    gpu_s = _median_s(lambda: paint(scores, "cuda"), 3)
+    gpu_s = median_seconds(lambda: paint(scores, "cuda"), 3)
     same = np.array_equal(cpu, gpu, equal_nan=True)
     return ["| painter | seconds per granule | identical to numpy |", "|---|---|---|",
             f"| numpy (CPU) | {cpu_s:.3f} | - |", f"| pycuda | {gpu_s:.4f} | {'yes' if same else 'NO'} |"]
@@ -82,7 +74,7 @@ def training() -> list[str]:
                 scaler.update()
             torch.cuda.synchronize()
 
-        seconds = _median_s(steps, 3) / TRAIN_STEPS
+        seconds = median_seconds(steps, 3) / TRAIN_STEPS
         rows.append(f"| {'yes' if amp else 'no'} | {1 / seconds:.2f} | {BATCH * LEVELS / seconds:.0f} |")
     return rows
 
@@ -104,7 +96,7 @@ def inference() -> list[str]:
                 model(images)
             torch.cuda.synchronize()
 
-        rows.append(f"| {batch} | {batch / _median_s(once):.0f} |")
+        rows.append(f"| {batch} | {batch / median_seconds(once, REPEATS):.0f} |")
     return rows
 
 

@@ -4,7 +4,6 @@ footprints TileGrid computes), year ranges, and one-line refusals of bad boxes a
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 import numpy as np
@@ -14,21 +13,11 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 from shapely.ops import unary_union
 
-from devscore.cli import main
 from publisher.grid import TileGrid
 from publisher.imagery.options import YEARS
 from publisher.regions import BBox, BBoxError, tiles_for_bbox
+from tests.test_cli_inputs import devscore
 
-
-def devscore(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["devscore", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def footprint(tile: str):
