@@ -292,7 +292,7 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     n_chips = len(jobs) * 32 * 32
     source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
     plan.estimates, memory = estimate(settings, n_chips, source_px, device)
-    fit_batch_to_memory(plan, memory, max_memory_mb, given.get("batch_size") is not None)
+    fit_batch_to_memory(plan, memory, max_memory_mb)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
         per_epoch = plan.estimates["train"].seconds / value["max_epochs"]
@@ -304,23 +304,28 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     return plan
 
 
-def fit_batch_to_memory(plan: "Plan", memory, max_memory_mb: float, batch_given: bool) -> None:
-    """Shrink the training batch until a step fits ``max_memory_mb``; a budget below one step of the smallest
-    batch (or of the batch given by --batch-size) is an error naming the minimum."""
+def fit_batch_to_memory(plan: "Plan", memory, max_memory_mb: float) -> None:
+    """Keep the training batch and, when a step of it does not fit ``max_memory_mb``, split each step into the
+    fewest micro-batches that fit, their gradients accumulated (the plan's ``accumulate``). A budget below a
+    micro-batch of 2 chips (per POG level with the rank loss) is an error naming the minimum."""
+    import math
+
     from publisher.plan import chips_per_step
     from publisher.profiles import Setting
 
     batch, loss = plan.settings["batch_size"].value, plan.settings["loss"].value
-    fits = [b for b in range(batch, 1, -1) if memory.peak_mb(chips_per_step(b, loss)) <= max_memory_mb]
-    smallest = 2 if not batch_given else batch
-    if not fits or (batch_given and fits[0] != batch):
-        need = memory.peak_mb(chips_per_step(smallest, loss))
+
+    def need(parts: int) -> float:
+        return memory.peak_mb(chips_per_step(math.ceil(batch / parts), loss))
+
+    fits = [parts for parts in range(1, batch // 2 + 1) if need(parts) <= max_memory_mb]
+    if not fits:
         raise DevscoreError(f"--max-memory {max_memory_mb:.0f} MB is below what one training step needs: at least "
-                            f"{need:.0f} MB (batch {smallest} at {plan.settings['input_size'].value} px)")
-    if fits[0] != batch:
-        plan.settings["batch_size"] = Setting(fits[0], f"--max-memory {max_memory_mb:.0f}")
-        plan.estimates["train"].peak_mb = memory.peak_mb(chips_per_step(fits[0], loss))
-        plan.estimates["train"].seconds *= fits[0] / batch  # a step costs in proportion to its chips
+                            f"{need(batch // 2):.0f} MB (micro-batches of 2 chips{' per POG level' if loss == 'rank' else ''}"
+                            f" at {plan.settings['input_size'].value} px)")
+    if fits[0] > 1:
+        plan.settings["accumulate"] = Setting(fits[0], f"--max-memory {max_memory_mb:.0f}")
+        plan.estimates["train"].peak_mb = need(fits[0])
 
 
 def check_vlm_endpoint(comm: Communicator) -> None:
@@ -377,7 +382,8 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 @click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
               help="Size the training (epochs) to about this many minutes, from timed warm-up steps.")
 @click.option("--max-memory", type=click.FloatRange(1, min_open=False), default=None, callback=finite,
-              help="Memory budget in MB for a training step; the batch shrinks to fit [default: half the machine's].")
+              help="Memory budget in MB for a training step; a step that does not fit runs as micro-batches whose "
+                   "gradients accumulate [default: half the machine's].")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan (stages, settings, estimates) and exit; "
                                                        "writes nothing.")
 @click.option("--truth", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,

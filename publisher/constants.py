@@ -59,6 +59,13 @@ MAX_SCENES_PER_YEAR: Final = 12
 #: Scorer input side that needs no resampling: the chip's own side.
 NATIVE_INPUT_SIZE: Final = CHIP_SIZE
 
+#: Training keeps chips already converted to grayscale at the input side, up to this many MB (every chip of
+#: 128 granule-years at 64 px, of 4 at 343 px); chips beyond it are read and converted again per batch.
+GRAY_CACHE_MB: Final = 512
+#: Chips read and converted together (bounds a batch's float32 copy at the source side: 32 chips of 343 px
+#: are 45 MB).
+CONVERT_CHUNK: Final = 32
+
 #: Default layer of NASA Black Marble VNP46A4 files.
 VNP46A4_DEFAULT_LAYER: Final = "NearNadir_Composite_Snow_Free"
 

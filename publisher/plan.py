@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.constants import CHIPS_PER_SIDE
+from publisher.constants import CONVERT_CHUNK, GRAY_CACHE_MB
 from publisher.profiles import Profile, Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
@@ -123,8 +123,26 @@ def time_training_step(input_size: int, chips_per_step: int, loss: str, device: 
             torch.cuda.synchronize()
         if step:
             seconds.append(time.perf_counter() - start)
-    per_chip = max(0.0, peak_rss_mb() - before) / n if dev.type == "cpu" else 0.0  # GPU memory is the card's
-    return sum(seconds) / len(seconds) * chips_per_step / n, before, per_chip
+    # the weights, their gradients and Adam's two moments do not grow with the batch: the base holds them
+    fixed = 4 * sum(p.numel() * p.element_size() for p in model.parameters()) / 2 ** 20 if dev.type == "cpu" else 0.0
+    per_chip = max(0.0, peak_rss_mb() - before - fixed) / n if dev.type == "cpu" else 0.0  # GPU memory is the card's
+    return sum(seconds) / len(seconds) * chips_per_step / n, before + fixed, per_chip
+
+
+def time_conversion(source_chip_px: int, input_size: int) -> float:
+    """Seconds to read-convert one chip of ``source_chip_px`` px to grayscale at ``input_size`` (training does it
+    once per chip it keeps in its cache, and per batch for chips beyond it)."""
+    import numpy as np
+    import torch
+
+    from publisher.scoring.model import to_gray
+
+    n = max(1, min(CONVERT_CHUNK, WARMUP_PIXELS // source_chip_px ** 2))
+    rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, source_chip_px, source_chip_px, 3), np.uint8))
+    to_gray(rgb[:1], input_size)
+    start = time.perf_counter()
+    to_gray(rgb, input_size)
+    return (time.perf_counter() - start) / n
 
 
 def time_scoring(input_size: int, device: str) -> float:
@@ -160,19 +178,25 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     per_step = chips_per_step(batch, loss)
     step_s, base_mb, per_chip_mb = time_training_step(size, per_step, loss, device)
     chip_s = time_scoring(size, device)
+    convert_s = time_conversion(source_chip_px, size)
+    cached = min(n_chips, int(GRAY_CACHE_MB * 2 ** 20 // size ** 2))  # converted once, then kept
     n_train = max(1, int(n_chips * (1 - VALIDATION_FRACTION)))
     steps = value.get("steps_per_epoch") or max(1, math.ceil(n_train / per_step))
     epochs = value["max_epochs"]
     # validation scores its chips once, then runs the loss: whole steps (rank) or each chip twice more (seed)
     n_val = max(1, int(n_chips * VALIDATION_FRACTION))
     validation_s = chip_s * (n_val + (math.ceil(n_val / per_step) * per_step if loss == "rank" else 2 * n_val))
-    train_s = epochs * (steps * step_s + validation_s)
-    gray_mb = n_chips * size * size / 2 ** 20  # the training chips, uint8 at the input side
-    granule_mb = CHIPS_PER_SIDE ** 2 * source_chip_px ** 2 * 3 / 2 ** 20  # one granule-year's chips, uint8 RGB
-    memory = StepMemory(base_mb, per_chip_mb, gray_mb + granule_mb)
+    # chips beyond the cache are read and converted again whenever a batch or the validation holds them
+    uncached_share = 1 - cached / n_chips
+    per_epoch_reads = steps * per_step + 3 * n_val
+    train_s = epochs * (steps * step_s + validation_s + uncached_share * per_epoch_reads * convert_s) + cached * convert_s
+    cache_mb = cached * size * size / 2 ** 20  # the converted training chips kept, uint8 at the input side
+    chunk_mb = CONVERT_CHUNK * source_chip_px ** 2 * 3 * 5 / 2 ** 20  # a chunk's RGB chips, uint8 and float32
+    memory = StepMemory(base_mb, per_chip_mb, cache_mb + chunk_mb)
     return ({"train": Estimate(train_s, memory.peak_mb(per_step)),
              # inference keeps no activations for a backward pass: about a third of a training step's per chip
-             "score": Estimate(n_chips * chip_s, base_mb + per_chip_mb * SCORE_BATCH / 3 + 2 * granule_mb)}, memory)
+             "score": Estimate(n_chips * (chip_s + convert_s), base_mb + per_chip_mb * SCORE_BATCH / 3 + chunk_mb)},
+            memory)
 
 
 def stage_lines(out: Path, given: dict[str, Any]) -> list[tuple[str, str]]:
