@@ -122,13 +122,15 @@ def _summary_rows(stdout: str) -> dict[str, list[str]]:
 
 
 def test_the_summary_puts_the_plans_estimates_beside_the_measured_times(first_run):
-    """The plan came before the work; the summary shows its warm-up estimates beside the stage times. How
-    close they come is measured, not asserted: on a shared 2-core machine the load between the warm-up and
-    the stage swings either by more than 2x (docs/own-region.md quotes measured pairs)."""
+    """The plan came before the work; the summary shows its warm-up estimates beside the stage times, and each
+    estimate is within a factor of 2 of the time the stage took (a check of the product's own estimator: its
+    warm-up runs on this machine, under the same load as the stages)."""
     assert first_run.stdout.index("Plan: 1 granule-year(s)") < first_run.stdout.index("chips: running")
     rows = _summary_rows(first_run.stdout)
     for stage in ("train", "score"):
-        assert float(rows[stage][2]) > 0 and float(rows[stage][3]) > 0, rows[stage]
+        took, guessed = float(rows[stage][2]), float(rows[stage][3])
+        assert took > 0 and guessed > 0, rows[stage]
+        assert 0.5 <= guessed / took <= 2.0, (stage, took, guessed)
     assert "peak memory" in first_run.stdout
 
 
