@@ -295,10 +295,11 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     fit_batch_to_memory(plan, memory, max_memory_mb)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
-        per_epoch = plan.estimates["train"].seconds / value["max_epochs"]
-        epochs = max(1, int(train_minutes * 60 / per_epoch))
+        train = plan.estimates["train"]
+        per_epoch = (train.seconds - train.fixed_s) / value["max_epochs"]
+        epochs = max(1, int((train_minutes * 60 - train.fixed_s) / per_epoch))
         settings["max_epochs"] = Setting(epochs, f"--train-minutes {train_minutes:g}")
-        plan.estimates["train"].seconds = per_epoch * epochs
+        train.seconds = train.fixed_s + per_epoch * epochs
     if provided.get("train"):
         plan.estimates.pop("train")
     return plan
