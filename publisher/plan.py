@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.constants import CONVERT_CHUNK, GRAY_CACHE_MB
+from publisher.constants import CONVERT_PIXELS, GRAY_CACHE_MB
 from publisher.profiles import Profile, Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
@@ -146,11 +146,15 @@ def time_conversion(source_chip_px: int, input_size: int) -> float:
 
     from publisher.scoring.model import to_gray
 
-    n = max(1, min(CONVERT_CHUNK, WARMUP_PIXELS // source_chip_px ** 2))
+    from publisher.scoring.chipsource import convert_chunk
+
+    chunk = convert_chunk(source_chip_px)
+    n = max(4 * chunk, min(32, WARMUP_PIXELS // source_chip_px ** 2))
     rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, source_chip_px, source_chip_px, 3), np.uint8))
-    to_gray(rgb[:1], input_size)
+    to_gray(rgb[:chunk], input_size)
     start = time.perf_counter()
-    to_gray(rgb, input_size)
+    for first in range(0, n, chunk):
+        to_gray(rgb[first:first + chunk], input_size)
     return (time.perf_counter() - start) / n
 
 
@@ -202,7 +206,7 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     fixed_s = build_s * 2 + save_s + cached * convert_s  # model and best copy; model.pt; each chip converted once
     train_s = fixed_s + epochs * per_epoch_s
     cache_mb = cached * size * size / 2 ** 20  # the converted training chips kept, uint8 at the input side
-    chunk_mb = CONVERT_CHUNK * source_chip_px ** 2 * 3 * 5 / 2 ** 20  # a chunk's RGB chips, uint8 and float32
+    chunk_mb = max(CONVERT_PIXELS, source_chip_px ** 2) * 3 * 5 / 2 ** 20  # a chunk's RGB chips, uint8 and float32
     memory = StepMemory(base_mb, per_chip_mb, cache_mb + chunk_mb)
     return ({"train": Estimate(train_s, memory.peak_mb(per_step), fixed_s),
              # inference keeps no activations for a backward pass: about a third of a training step's per chip

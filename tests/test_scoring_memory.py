@@ -14,11 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from publisher.constants import CONVERT_CHUNK
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
 from publisher.imagery.chipreader import ChipReader
 from publisher.imagery.extract import ChipSet
-from publisher.scoring.chipsource import GraySource
+from publisher.scoring.chipsource import GraySource, convert_chunk
 from publisher.scoring.losses import rank_loss
 from publisher.scoring.model import Scorer, to_gray
 from publisher.scoring.train import TrainConfig, TrainingError, micro_batches
@@ -75,7 +74,7 @@ def test_lazy_chip_file_reads_only_what_is_indexed(tmp_path):
 
 
 def test_gray_source_reads_a_chunk_at_a_time_and_keeps_its_cache_budget(tmp_path):
-    write_chips(tmp_path / "chips", 2, 200, 24)
+    write_chips(tmp_path / "chips", 2, 200, 96)
     files = list_chip_files(tmp_path / "chips")
     readers = [f.load(lazy=True).chips for f in files]
     file_of = np.repeat([0, 1], 200)
@@ -90,7 +89,7 @@ def test_gray_source_reads_a_chunk_at_a_time_and_keeps_its_cache_budget(tmp_path
         assert torch.equal(source.gray(idx), whole[torch.from_numpy(idx)])
         assert source.cached <= budget_chips
     assert source.cached == budget_chips  # the budget is used, and not exceeded
-    assert max(r.largest_read for r in readers) <= CONVERT_CHUNK  # never more than a chunk read at once
+    assert max(r.largest_read for r in readers) <= convert_chunk(96) < 90  # never more than a chunk read at once
     uncached = GraySource(readers, file_of, in_file, side, cache_mb=0)
     assert torch.equal(uncached.gray(np.arange(400)), whole) and uncached.cached == 0
 

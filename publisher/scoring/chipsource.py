@@ -1,6 +1,6 @@
 """Training chips read a batch at a time: each chip file stays on disk behind a
 :class:`~publisher.imagery.chipreader.ChipReader`, a batch's chips are read and converted to grayscale at
-the input side, and converted chips are kept in a cache of bounded size. The working set is the cache
+the input side a few at a time, and converted chips are kept in a cache of bounded size. The working set is the cache
 plus one batch, whatever the number of chips."""
 
 from __future__ import annotations
@@ -8,9 +8,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from publisher.constants import CONVERT_CHUNK, GRAY_CACHE_MB
+from publisher.constants import CONVERT_PIXELS, GRAY_CACHE_MB
 from publisher.imagery.chipreader import ChipReader
 from publisher.scoring.model import to_gray
+
+
+def convert_chunk(source_side: int) -> int:
+    """Chips of ``source_side`` px read and converted together."""
+    return max(1, CONVERT_PIXELS // source_side ** 2)
 
 
 class GraySource:
@@ -48,8 +53,9 @@ class GraySource:
         converted = torch.empty((len(wanted), size, size), dtype=torch.uint8)
         for number in np.unique(self.file_of[wanted]):
             mine = np.flatnonzero(self.file_of[wanted] == number)
-            for start in range(0, len(mine), CONVERT_CHUNK):
-                part = mine[start:start + CONVERT_CHUNK]
+            chunk = convert_chunk(self.readers[number].shape[1])
+            for start in range(0, len(mine), chunk):
+                part = mine[start:start + chunk]
                 rgb = self.readers[number].take(self.index_in_file[wanted[part]])
                 converted[torch.from_numpy(part)] = to_gray(torch.from_numpy(rgb), size)
         self._keep(wanted, converted)
