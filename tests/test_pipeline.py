@@ -50,6 +50,8 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     model = json.loads(model_file.read_text())
     assert item["properties"]["devscore:model"] == model["id"]
     assert item["properties"]["devscore:ranker"] == "heuristic"
+    assert item["properties"]["devscore:source"] == "synthetic" and "heuristic" in item["properties"]["processing:lineage"]
+    assert not [link for link in item["links"] if (link.get("title") or "").startswith("Source scene")]
     weights = model["assets"]["weights"]
     assert (model_file.parent / weights["href"]).stat().st_size == weights["file:size"]
     assert item["properties"]["devscore:checkpoint_sha256"] == file_sha256(region / "run" / "model" / "model.pt")
