@@ -199,7 +199,7 @@ def run(quick: bool = False) -> str:
         f"Goal: {verdict} ({worst_peak:.0f} MB; {worst_peak / peaks['plain 256 px tiles (reference)']:.2f}x the "
         f"plain-tile run). Each request of the mix alone (one client): slowest {slowest[ALONE] / 1000:.1f} s, "
         f"{'within' if slowest[ALONE] < GOAL_SECONDS * 1000 else 'over'} {GOAL_SECONDS:g} s; under {CLIENTS} clients "
-        "the p99 adds the queueing of a CPU-bound mix on the machine's cores. The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
+        f"the p99 adds the queueing of a CPU-bound mix on the machine's cores. The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
         f"bbox TIFF at {limits.MAX_IMAGE_SIDE} px, a native-resolution bbox just under MAX_IMAGE_PIXELS, a "
         f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features (max_size x "
         f"cover_scale = {limits.MAX_COVERAGE_SIDE}) and "
