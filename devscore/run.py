@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `dev
     from publisher.pipeline import RunConfig, StageRun
     from publisher.plan import Plan
     from publisher.runstate import RunState
+    from publisher.stac import SceneSource
 
 
 @dataclass
@@ -84,23 +85,23 @@ def default_truth(search: dict) -> Path | None:
     return truth.parent if truth.is_dir() else None
 
 
-def scene_source(search: dict) -> tuple[str, str | None]:
-    """(``devscore:source``, URL template of a scene item or None) of a run's scene search: a `devscore
-    synth` catalog is synthetic (its scenes have no address to link), Planetary Computer and other STAC
-    APIs serve their scene items."""
+def scene_source(search: dict) -> SceneSource:
+    """Where a run's scenes came from (``devscore:source`` and the URL template of a scene item or None), from
+    its scene search: a `devscore synth` catalog is synthetic (its scenes have no address to link), Planetary
+    Computer and other STAC APIs serve their scene items."""
     from publisher.imagery.acquire import PLANETARY_COMPUTER
-    from publisher.stac import SOURCE_ITEM_URL
+    from publisher.stac import scene_source_of
 
     source = search.get("source_catalog")
     if source is not None:
         scene = next(Path(source).glob("*/*/*.json"), None)  # one scene item says what the catalog holds
         synthetic = scene is not None and json.loads(scene.read_text(encoding="utf-8")).get(
             "properties", {}).get("devscore:synthetic") is True
-        return ("synthetic" if synthetic else "local-catalog"), None
+        return scene_source_of("synthetic" if synthetic else "local-catalog")
     api = (search.get("stac_api") or PLANETARY_COMPUTER).rstrip("/")
     if api == PLANETARY_COMPUTER:
-        return "planetary-computer", SOURCE_ITEM_URL
-    return "stac-api", f"{api}/collections/sentinel-2-l2a/items/{{}}"
+        return scene_source_of("planetary-computer")
+    return scene_source_of("stac-api", f"{api}/collections/sentinel-2-l2a/items/{{}}")
 
 
 def nightlights_for_year(files: list[Path], year: int) -> list[Path]:
@@ -168,7 +169,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.scoring.stac import create_model_item, score_provenance
     from publisher.pipeline import StageRun, StagesResult, run_stages
     from publisher.runstate import RunState, file_sha256, stage_key
-    from publisher.stac import record_source
+    from publisher.stac import refresh_lineage
 
     catalog_dir = catalog_dir.resolve()
     check_targets_on_root(comm, catalog_dir, nightlights or [], list(config.years))
@@ -182,16 +183,14 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
         model_item = comm.bcast(model_item)
         provenance = comm.bcast(score_provenance(result.checkpoint) if comm.is_root else None)
-        source = scene_source(config.search)
-
         def decorate(item: pystac.Item) -> None:
             item.add_link(pystac.Link("derived_from", model_item_href(model_item), media_type=pystac.MediaType.GEOJSON,
                                       title="Scoring model (devscore-models)"))
             item.properties.update(provenance)
-            record_source(item, *source)
+            refresh_lineage(item)  # the ranker is known now
 
         publish_table(result.scores, catalog_dir, device=config.device, comm=comm, progress=config.progress,
-                      decorate=decorate)
+                      decorate=decorate, source=scene_source(config.search))
         if comm.is_root:
             publish_model(catalog_dir, model_item, result.checkpoint)
             publish_changes(catalog_dir)  # devscore-change: every granule's change between its years

@@ -50,6 +50,11 @@ CHANGE_DISPLAY: Final = 0.5
 #: Scene search defaults (shown by the CLI's help without importing the search code).
 PLANETARY_COMPUTER: Final = "https://planetarycomputer.microsoft.com/api/stac/v1"
 DEFAULT_MAX_CLOUD: Final = 30.0
+#: Where the scenes came from, by the source an item records (``devscore:source``).
+SOURCES: Final = {"synthetic": "synthetic Sentinel-2-like scenes (devscore synth)",
+                  "planetary-computer": "Sentinel-2 L2A scenes from Planetary Computer",
+                  "stac-api": "Sentinel-2 L2A scenes from a STAC API",
+                  "local-catalog": "Sentinel-2 L2A scenes from a local STAC catalog"}
 
 #: `devscore synth` defaults: four granules around Chengdu; scenes fall on the 12th of distinct months,
 #: so a granule-year has at most 12 (scene ids are unique).

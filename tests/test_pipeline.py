@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     model = json.loads(model_file.read_text())
     assert item["properties"]["devscore:model"] == model["id"]
     assert item["properties"]["devscore:ranker"] == "heuristic"
+    assert item["properties"]["devscore:source"] == "synthetic" and "heuristic" in item["properties"]["processing:lineage"]
+    assert not [link for link in item["links"] if (link.get("title") or "").startswith("Source scene")]
     weights = model["assets"]["weights"]
     assert (model_file.parent / weights["href"]).stat().st_size == weights["file:size"]
     assert item["properties"]["devscore:checkpoint_sha256"] == file_sha256(region / "run" / "model" / "model.pt")
@@ -61,14 +64,48 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_rerun_skips_unchanged_stages(region, first_run):
-    before = file_sha256(region / "run" / "scores.parquet")
-    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", "run",
+@pytest.fixture(scope="module")
+def copied_run(region, first_run) -> Path:
+    """The first run's folder copied elsewhere (issue 20 item 7: a copy checks its own files)."""
+    copy = region / "moved" / "run"
+    shutil.copytree(region / "run", copy)
+    return copy
+
+
+def _rerun(region: Path, out: str) -> subprocess.CompletedProcess:
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", out,
                     "--no-progress", *TRAIN, cwd=region)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def test_rerun_of_a_copied_folder_skips_unchanged_stages(region, copied_run):
+    before = file_sha256(region / "run" / "scores.parquet")
+    proc = _rerun(region, "moved/run")
     for stage in ("chips", "rank", "train", "score", "publish"):
         assert f"{stage}: inputs unchanged since the last run, skipped" in proc.stdout
-    assert file_sha256(region / "run" / "scores.parquet") == before
+    assert file_sha256(copied_run / "scores.parquet") == before == file_sha256(region / "run" / "scores.parquet")
+
+
+def test_a_copied_run_folder_reruns_only_what_changed_in_it(region, copied_run):
+    """Through the CLI: in a copy of a run folder a replaced scores.parquet is re-scored before anything is
+    published, and a deleted model/ is re-trained, with no traceback; the original folder is never read."""
+    import pandas as pd
+
+    original = file_sha256(region / "run" / "scores.parquet")
+    item_file = Path("devscore-scores") / "48RUU-2023" / "48RUU-2023.json"
+    tampered = pd.read_parquet(copied_run / "scores.parquet").assign(score=lambda f: 1.0 - f["score"])
+    tampered.to_parquet(copied_run / "scores.parquet")
+    proc = _rerun(region, "moved/run")
+    assert "score: running" in proc.stdout and "train: inputs unchanged" in proc.stdout
+    assert file_sha256(copied_run / "scores.parquet") == original  # re-scored from the model, not the replaced table
+    published = json.loads((copied_run / "catalog" / item_file).read_text())["properties"]
+    assert published == json.loads((region / "run" / "catalog" / item_file).read_text())["properties"]
+
+    shutil.rmtree(copied_run / "model")
+    proc = _rerun(region, "moved/run")
+    assert "train: running" in proc.stdout and (copied_run / "model" / "model.pt").is_file()
+    assert file_sha256(region / "run" / "scores.parquet") == original
 
 
 def test_interrupted_training_resumes(region, first_run, tmp_path):
