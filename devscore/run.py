@@ -294,6 +294,7 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     n_chips = len(jobs) * 32 * 32
     source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
     plan.estimates, memory = estimate(settings, n_chips, source_px, device)
+    plan.estimates["score"].seconds *= profile.views  # one forward pass per view (publisher.scoring.tta)
     fit_batch_to_memory(plan, memory, max_memory_mb, given.get("batch_size") is not None)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
