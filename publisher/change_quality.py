@@ -63,11 +63,11 @@ class ChangedChips:
                 f"{self.n}")
         if self.spearman is None:
             return [head, "  too few changed chips for a figure"]
+        scaled = ("n/a" if self.scaled_spearman is None else f"{self.scaled_spearman:5.2f}; shuffled control "
+                  f"{self.scaled_shuffled_mean:5.2f} +- {self.scaled_shuffled_sd:.2f}")
         return [head, f"  Spearman of score change vs truth change {self.spearman:5.2f}; shuffled control "
                       f"{self.shuffled_mean:5.2f} +- {self.shuffled_sd:.2f} ({PERMUTATIONS} permutations)",
-                f"  against the truth's change on the scores' scale (truth quantile-mapped to the scores) "
-                f"{self.scaled_spearman:5.2f}; shuffled control {self.scaled_shuffled_mean:5.2f} +- "
-                f"{self.scaled_shuffled_sd:.2f}"]
+                f"  against the truth's change on the scores' scale (truth quantile-mapped to the scores) {scaled}"]
 
 
 def on_score_scale(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
