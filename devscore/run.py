@@ -286,11 +286,14 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     plan = Plan(jobs, scenes, stage_lines(out, {k: v for k, v in provided.items() if v}), device, profile.name,
                 settings)
     plan.notes.append(f"Precision: {profile.precision() if device != 'cpu' else 'float32'}")
+    plan.notes.append(f"Scoring: each chip's mean over {profile.views} of its rotations and flips" if profile.views > 1
+                      else "Scoring: one view per chip")
     if provided.get("train"):
         plan.notes.append("Training: given by --checkpoint; its own settings apply.")
     n_chips = len(jobs) * 32 * 32
     source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
     plan.estimates, memory = estimate(settings, n_chips, source_px, device)
+    plan.estimates["score"].seconds *= profile.views  # one forward pass per view (publisher.scoring.tta)
     fit_batch_to_memory(plan, memory, max_memory_mb)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
@@ -422,6 +425,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         raise click.UsageError("--ranker file needs --pog FILE")
     from publisher.mpi import world
     from publisher.pipeline import RunConfig
+    from publisher.profiles import PROFILE_VIEWS
 
     comm = world()
     if pgstac is not None and comm.is_root:  # a database that cannot be used fails before any stage runs
@@ -450,7 +454,8 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=tiles, years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
-                       train_options=train_options, device=device, progress=progress)
+                       train_options=train_options, device=device, progress=progress,
+                       views=PROFILE_VIEWS[plan.profile])
     announce = click.echo if comm.is_root else (lambda line: None)
     report = run_all(config, catalog_dir or out / "catalog", comm, truth=truth or default_truth(search),
                      nightlights=list(nightlights), schemas=schemas, announce=announce)

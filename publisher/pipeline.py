@@ -46,6 +46,7 @@ class RunConfig:
     train_options: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     progress: bool = True
+    views: int = 1  # dihedral views each chip is scored from (the profile's; publisher.scoring.tta)
 
     def __post_init__(self) -> None:
         """Refuse bad training options now, not after the chips and the ranking are made."""
@@ -179,10 +180,11 @@ def run_stages(config: RunConfig, comm: Communicator, announce: Callable[[str], 
 
         stages.append(_timed(state, "train", train_key, comm, _root_only(comm, do_train), announce))
 
-    score_key = comm.bcast(stage_key("score", fingerprint, file_sha256(checkpoint)) if comm.is_root else None)
+    score_key = comm.bcast(stage_key("score", fingerprint, file_sha256(checkpoint), config.views)
+                           if comm.is_root else None)
 
     def do_score() -> list[Path]:
-        score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device)
+        score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device, views=config.views)
         return [scores]
 
     stages.append(_timed(state, "score", score_key, comm, do_score, announce))
