@@ -18,10 +18,12 @@ from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 from publisher.errors import DevscoreError
 from tiler_app.limits import check_implied_pixels, feature_bounds, loads_body
-from tiler_app.security import parse_crs
+from tiler_app.security import CRS_OVERRIDES, parse_crs
 
 CollectionId = Annotated[str, Path(description="Collection id, e.g. devscore-scores", max_length=200)]
 ItemId = Annotated[str, Path(description="Item id, e.g. 48RVU-2023", max_length=200)]
+#: The strict ``coord_crs`` parser (tiler_app.security), in place of TiTiler's CoordCRSParams.
+StrictCoordCRS = CRS_OVERRIDES[CoordCRSParams]
 Year = Annotated[int, Path(description="Calendar year of the layer", ge=1900, le=2200)]
 
 
@@ -81,7 +83,7 @@ def _geographic(crs: CRS | None) -> bool:
     return crs is None or crs.is_geographic
 
 
-def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(CoordCRSParams)) -> None:
+def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(StrictCoordCRS)) -> None:
     """Reject a point outside WGS84's range (or not finite) before GDAL sees it."""
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise DevscoreError("point coordinates must be finite numbers")
@@ -90,7 +92,7 @@ def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(CoordCRS
 
 
 def valid_bbox(minx: float, miny: float, maxx: float, maxy: float,
-               coord_crs: CRS | None = Depends(CoordCRSParams)) -> tuple[float, float, float, float]:
+               coord_crs: CRS | None = Depends(StrictCoordCRS)) -> tuple[float, float, float, float]:
     """Reject a bbox that is inverted, not finite or (in WGS84) outside its range."""
     box = (minx, miny, maxx, maxy)
     ordered = all(math.isfinite(v) for v in box) and minx < maxx and miny < maxy
@@ -112,7 +114,7 @@ def item_checks(item_dependency: Callable[..., dict[str, Any]]) -> list:
     coordinate checks, and the pixel counts its bbox and feature reads imply (MAX_IMAGE_PIXELS,
     MAX_COVERAGE_SIDE, MAX_FEATURES)."""
 
-    def bbox_image_limits(request: Request, box=Depends(valid_bbox), coord_crs: CRS | None = Depends(CoordCRSParams),
+    def bbox_image_limits(request: Request, box=Depends(valid_bbox), coord_crs: CRS | None = Depends(StrictCoordCRS),
                           item=Depends(item_dependency)) -> None:
         check_implied_pixels(box, coord_crs, item, request)
 

@@ -53,7 +53,7 @@ from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
 from tiler_app.page import mount_page
-from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
+from tiler_app.security import CRS_OVERRIDES, GDAL_LOCKDOWN, built_with
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,14 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     """The server for the static catalog at ``catalog_dir`` or the pgstac database at ``pgstac`` (a
     DSN). ``tile_cache_mb`` bounds the cache of rendered tiles (0: render every request), kept in
     ``tile_cache_dir`` (workers and servers given the same folder share it; a new temporary folder
-    when None)."""
+    when None). Every route is built with the strict CRS parameters and the advertised WMTS zooms in
+    place of TiTiler's (``tiler_app.security.built_with``, not ``dependency_overrides``)."""
+    with built_with({**CRS_OVERRIDES, ZoomsParams: advertised_zooms}):
+        return _build_app(catalog_dir, pgstac, basemap_url, tile_cache_mb, tile_cache_dir)
+
+
+def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: str | None, tile_cache_mb: int,
+               tile_cache_dir: str | None) -> FastAPI:
     catalog = open_catalog(catalog_dir, pgstac)
     store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
 
@@ -155,8 +162,6 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         add_viewer=False,
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
-    confine_crs_parameters(app)
-    app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
     if catalog.root is not None:  # pgstac items name their asset files themselves
         app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
