@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 import attr
 
@@ -43,6 +44,22 @@ def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: floa
                                     accessor=lambda feature: feature["properties"]["asset"], quiet=True)
 
 
+#: Degrees added around an item's footprint bbox when picking the granules under a tile (a footprint's
+#: edges are straight in UTM, slightly curved in longitude/latitude).
+FOOTPRINT_MARGIN_DEG = 0.01
+
+
+@functools.lru_cache(maxsize=64)
+def _footprint_boxes(catalog: StaticCatalog, collection_id: str, year: int, version: float) -> dict[str, list[tuple]]:
+    """Longitude/latitude bboxes of each asset's footprint parts, keyed like the mosaic's assets."""
+    boxes: dict[str, list[tuple]] = {}
+    for record in catalog.items_for_year(collection_id, year):
+        for part in _polygons(record.item["geometry"]):
+            lons, lats = zip(*part["coordinates"][0])
+            boxes.setdefault(f"{collection_id}/{record.id}", []).append((min(lons), min(lats), max(lons), max(lats)))
+    return boxes
+
+
 def item_reader(catalog: StaticCatalog) -> type[GridReader]:
     """A rio-tiler Reader that opens ``{collection}/{item}`` as that item's score COG in ``catalog``
     (its tiles sampled from the chip-constant COG, not warped: ``tiler_app.gridtiles``)."""
@@ -70,8 +87,26 @@ def year_backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
 
         def _read(self) -> MosaicJSON:
             collection_id, year = self.input.rsplit("/", 1)
-            version = catalog.collection(collection_id).mtime
-            return _mosaic(catalog, collection_id, int(year), version)
+            self._key = (catalog, collection_id, int(year), catalog.collection(collection_id).mtime)
+            return _mosaic(*self._key)
+
+        def assets_for_tile(self, x: int, y: int, z: int, **kwargs: Any) -> list[str]:
+            """The assets of the tile's quadkeys whose footprint meets the tile (a quadkey at QUADKEY_ZOOM
+            holds every granule of a z7 tile: a deeper tile meets few of them, and each other one
+            would be opened for nothing)."""
+            assets = super().assets_for_tile(x, y, z, **kwargs)
+            west, south, east, north = self.tms.bounds(x, y, z)
+            boxes = _footprint_boxes(*self._key)
+            m = FOOTPRINT_MARGIN_DEG
+            return [asset for asset in assets if asset not in boxes or any(
+                w - m < east and e + m > west and s - m < north and n + m > south for w, s, e, n in boxes[asset])]
+
+        def tile(self, x: int, y: int, z: int, search_options: dict | None = None, **kwargs: Any):
+            """The mosaic tile, its granules read one after another in the request's own thread (rio-tiler
+            starts a new thread pool per request otherwise, whose fresh threads reopen every COG and
+            rebuild every PROJ transformer that ``tiler_app.gridtiles`` keeps per thread); the reads
+            stop once every pixel is filled, and the pixels are the same."""
+            return super().tile(x, y, z, search_options, **{**kwargs, "threads": 0})
 
         def write(self, overwrite: bool = True) -> None:
             raise NotImplementedError("catalog mosaics are read-only")
