@@ -95,3 +95,18 @@ def test_requests_it_does_not_sample_go_to_rio_tiler(score_cog):
         expected = warped.tile(t.x, t.y, t.z, resampling_method="bilinear").array
         got = sampled.tile(t.x, t.y, t.z, resampling_method="bilinear").array
         assert np.array_equal(expected.filled(np.nan), got.filled(np.nan), equal_nan=True)
+
+
+def test_quadkey_index_equals_cogeo_mosaics_own():
+    """The year mosaic's quadkey index is the one MosaicJSON.from_features builds (same quadkeys, same
+    assets in the same order), over the granules of a province."""
+    from cogeo_mosaic.mosaic import MosaicJSON
+
+    from bench.national import tiles_over
+    from tiler_app.mosaic import QUADKEY_ZOOM, quadkey_index
+
+    features = [{"type": "Feature", "geometry": grid.footprint, "properties": {"asset": f"c/{grid.tile}"}}
+                for grid in tiles_over((102.0, 27.0, 109.0, 33.0))]
+    expected = MosaicJSON.from_features(features, minzoom=2, maxzoom=14, quadkey_zoom=QUADKEY_ZOOM, quiet=True,
+                                        accessor=lambda feature: feature["properties"]["asset"]).tiles
+    assert len(features) >= 50 and quadkey_index(features) == expected

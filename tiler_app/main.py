@@ -17,6 +17,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from titiler.core.dependencies import ZoomsParams
@@ -111,9 +112,16 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
                tile_cache_dir: str | None) -> FastAPI:
     catalog = open_catalog(catalog_dir, pgstac)
     store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
+    search_backend = _search_backend(catalog)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # index the catalog before this process takes requests (uvicorn accepts after startup), not
+        # inside the first search: each worker of several would build it while others queue behind it
+        try:
+            await anyio.to_thread.run_sync(search_backend.collections)
+        except Exception as error:  # the requests that need the index say what is wrong
+            log.warning("catalog not indexed at startup: %s", error)
         yield
         if hasattr(catalog, "close"):
             catalog.close()
@@ -166,7 +174,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
     if catalog.root is not None:  # pgstac items name their asset files themselves
         app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
-        _search_backend(catalog),
+        search_backend,
         files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
         item_links=item_links,
         collection_links=collection_links_for(catalog),
