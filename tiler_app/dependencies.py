@@ -18,7 +18,7 @@ from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 from publisher.errors import DevscoreError
 from tiler_app.limits import check_implied_pixels, feature_bounds, loads_body
-from tiler_app.security import CRS_OVERRIDES, parse_crs
+from tiler_app.security import CRS_OVERRIDES, GDAL_LOCKDOWN, parse_crs
 
 CollectionId = Annotated[str, Path(description="Collection id, e.g. devscore-scores", max_length=200)]
 ItemId = Annotated[str, Path(description="Item id, e.g. 48RVU-2023", max_length=200)]
@@ -27,8 +27,9 @@ StrictCoordCRS = CRS_OVERRIDES[CoordCRSParams]
 Year = Annotated[int, Path(description="Calendar year of the layer", ge=1900, le=2200)]
 
 
-def get_catalog(request: Request) -> StaticCatalog:
-    """The catalog the app serves."""
+async def get_catalog(request: Request) -> StaticCatalog:
+    """The catalog the app serves (async: FastAPI runs a sync dependency in the thread pool, a hop
+    that costs more than this look-up; so do the other pure dependencies here)."""
     return request.app.state.catalog
 
 
@@ -61,13 +62,13 @@ def collection_render(collection_id: CollectionId, catalog=Depends(get_catalog))
 def _with_render_defaults(render_dependency):
     """Colormap and rendering dependencies that fall back on a render-extension default."""
 
-    def colormap(render=Depends(render_dependency), requested=Depends(ColorMapParams)):
+    async def colormap(render=Depends(render_dependency), requested=Depends(ColorMapParams)):
         if requested is not None:
             return requested
         name = render.get("colormap_name")
         return default_cmap.get(name) if name else None
 
-    def rendering(render=Depends(render_dependency), params: ImageRenderingParams = Depends()):
+    async def rendering(render=Depends(render_dependency), params: ImageRenderingParams = Depends()):
         if params.rescale is None and render.get("rescale"):
             params.rescale = [tuple(r) for r in render["rescale"]]
         return params
@@ -142,5 +143,10 @@ COORDINATE_CHECKS = [
     ([*_BBOX_IMAGES, {"path": "/bbox/{minx},{miny},{maxx},{maxy}/assets", "method": "GET"}],
      [Depends(valid_bbox)]),
 ]
+async def gdal_environment() -> dict[str, str]:
+    """The GDAL configuration of every read (TiTiler's ``environment_dependency``)."""
+    return GDAL_LOCKDOWN
+
+
 #: ``route_dependencies`` of the score item factory.
 ITEM_CHECKS = item_checks(score_item)

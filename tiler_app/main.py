@@ -39,6 +39,7 @@ from tiler_app.dependencies import (
     ItemRendering,
     YearColorMap,
     YearRendering,
+    gdal_environment,
     item_score_path,
     year_mosaic_id,
 )
@@ -54,7 +55,7 @@ from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
 from tiler_app.page import mount_page
-from tiler_app.security import CRS_OVERRIDES, GDAL_LOCKDOWN, built_with
+from tiler_app.security import CRS_OVERRIDES, built_with
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         supported_tms=SUPPORTED_TMS,
         extensions=[wmtsExtension(layer_identifier_provider=lambda path: Path(path).parent.name)],
         route_dependencies=ITEM_CHECKS,
-        environment_dependency=lambda: GDAL_LOCKDOWN,
+        environment_dependency=gdal_environment,
         add_viewer=False,
     )
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
@@ -166,7 +167,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         supported_tms=SUPPORTED_TMS,
         extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda key: key.replace("/", "-"))],
         route_dependencies=COORDINATE_CHECKS,
-        environment_dependency=lambda: GDAL_LOCKDOWN,
+        environment_dependency=gdal_environment,
         add_viewer=False,
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
