@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from pypgstac.hydration import hydrate
 
 from catalog.api.index import MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox, geometry
 from catalog.pgstac.db import CONNECT_TIMEOUT_S, SESSION_OPTIONS, connect
@@ -164,6 +165,13 @@ class PgstacCatalog:
         return found
 
 
+def _hydrated(doc: dict[str, Any]) -> dict[str, Any]:
+    """An item of a ``nohydrate`` search, merged with its collection's base item in Python (pypgstac's
+    hydration; stac-fastapi-pgstac's way): pgstac's own hydration in SQL costs about 2 ms an item."""
+    base = doc.pop("pgstac:base_item", None)
+    return hydrate(base, doc) if base else doc
+
+
 class PgstacBackend:
     """The STAC API's SearchBackend over pgstac's search functions."""
 
@@ -188,7 +196,7 @@ class PgstacBackend:
     def search(self, q: SearchQuery) -> SearchPage:
         if not 1 <= q.limit <= MAX_LIMIT:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
-        body: dict[str, Any] = {"limit": q.limit, "sortby": SORTBY, "conf": {"context": "on"}}
+        body: dict[str, Any] = {"limit": q.limit, "sortby": SORTBY, "conf": {"context": "on", "nohydrate": True}}
         for name, values in (("ids", q.ids), ("collections", q.collections)):
             if values:
                 if len(values) > MAX_LIST_VALUES:
@@ -212,6 +220,6 @@ class PgstacBackend:
         except (psycopg.errors.DataError, psycopg.errors.RaiseException, psycopg.errors.InvalidParameterValue) as exc:
             message = (exc.diag.message_primary or str(exc)).splitlines()[0][:200]
             raise SearchError(f"pgstac refused the search: {message}") from None
-        return SearchPage(items=[(doc, None) for doc in page.get("features", [])],
+        return SearchPage(items=[(_hydrated(doc), None) for doc in page.get("features", [])],
                           matched=page.get("numberMatched", len(page.get("features", []))),
                           next_token=page_token(page, "next"), previous_token=page_token(page, "prev"))
