@@ -98,8 +98,9 @@ class PgstacCatalog:
         """Every item pgstac's ``search(body)`` matches, page by page."""
         items, token = [], None
         while True:
-            page = self.query("SELECT search(%s)", (Jsonb({**body, "limit": PAGE, **({"token": token} if token else {})}),))[0][0]
-            items += page.get("features", [])
+            request = {**body, "limit": PAGE, "conf": {"nohydrate": True}, **({"token": token} if token else {})}
+            page = self.query("SELECT search(%s)", (Jsonb(request),))[0][0]
+            items += [_hydrated(doc) for doc in page.get("features", [])]
             token = page_token(page, "next")
             if not token:
                 return items
