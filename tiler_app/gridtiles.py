@@ -87,9 +87,9 @@ def _chip_grid(path: str, stamp: tuple[int, int]) -> ChipValues | None:
     with rasterio.open(path) as dataset:
         chip_px = int(dataset.tags().get(CHIP_PX_TAG, 0) or 0)
         nodata = dataset.nodata
-        if dataset.count != 1 or chip_px <= 0 or nodata is None or CHIPS_PER_SIDE * chip_px > min(dataset.width, dataset.height):
-            return None
         side = CHIPS_PER_SIDE * chip_px
+        if dataset.count != 1 or chip_px <= 0 or nodata is None or side > min(dataset.width, dataset.height):
+            return None
         values = dataset.read(1, window=Window(0, 0, side, side), out_shape=(CHIPS_PER_SIDE, CHIPS_PER_SIDE),
                               resampling=Resampling.nearest)
         table = np.full((CHIPS_PER_SIDE + 2, CHIPS_PER_SIDE + 2), nodata, dtype=dataset.dtypes[0])
@@ -177,10 +177,22 @@ def _from_chips(chips: ChipValues, col: np.ndarray, row: np.ndarray) -> tuple[np
     return out, out == chips.nodata
 
 
+def _clear_of(lattice: np.ndarray, size: int, pixels: int) -> bool:
+    """Whether the lattice's source positions along one axis all lie more than a lattice step clear of
+    the raster's 0..size (so no pixel between them can fall inside); False when any is not finite."""
+    with np.errstate(invalid="ignore"):
+        low, high = float(np.min(lattice)), float(np.max(lattice))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return False
+    step = LATTICE_STEP * (high - low) / max(pixels - 1, 1)
+    return high < -step or low >= size + step
+
+
 @attr.s
 class GridReader(Reader):
-    """A rio-tiler Reader whose web-map tiles are sampled (nearest) from the right overview, unwarped.
-    Its dataset stays open for the next request of the same thread."""
+    """A rio-tiler Reader whose nearest web-map tiles come from the chip values (a tagged score COG) or
+    from the overview the warp would read, unwarped. Its dataset stays open for the next request of
+    the same thread."""
 
     def __attrs_post_init__(self) -> None:
         if not self.dataset and isinstance(self.input, str) and "://" not in self.input:
@@ -209,9 +221,7 @@ class GridReader(Reader):
         a, b, c, d, e, f = chips.inverse if chips else (~self.dataset.transform)[:6]
         src_col, src_row = np.asarray(a * src_x + b * src_y + c), np.asarray(d * src_x + e * src_y + f)
         outside = f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside bounds"
-        margin = LATTICE_STEP * max(np.ptp(src_col), np.ptp(src_row)) / max(width, height)  # between lattice points
-        if not (np.nanmax(src_col) >= -margin and np.nanmin(src_col) < self.dataset.width + margin
-                and np.nanmax(src_row) >= -margin and np.nanmin(src_row) < self.dataset.height + margin):
+        if _clear_of(src_col, self.dataset.width, width) or _clear_of(src_row, self.dataset.height, height):
             raise TileOutsideBounds(outside)
         col = _interpolate(src_col, cols, rows, width, height)
         row = _interpolate(src_row, cols, rows, width, height)
