@@ -62,6 +62,7 @@ class PgstacCatalog:
                                    kwargs={"autocommit": True, "options": SESSION_OPTIONS})
         self._memo: dict[tuple, Any] = {}
         self._memo_version: int | None = None
+        self._computing: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -82,16 +83,24 @@ class PgstacCatalog:
         return rows[0][0] if rows else 0
 
     def _memoised(self, key: tuple, compute) -> Any:
+        """``compute(version)`` once per key and database version: concurrent requests for a key being
+        computed wait for it (a year's items are thousands of items: eight clients asking for the
+        first tile of a year at once would read them eight times over)."""
         version = self.version()
         with self._lock:
             if version != self._memo_version or len(self._memo) > MEMO_SIZE:
-                self._memo, self._memo_version = {}, version
+                self._memo, self._memo_version, self._computing = {}, version, {}
             if key in self._memo:
                 return self._memo[key]
-        value = compute(version)
-        with self._lock:
-            if self._memo_version == version:
-                self._memo[key] = value
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                if self._memo_version == version and key in self._memo:
+                    return self._memo[key]
+            value = compute(version)
+            with self._lock:
+                if self._memo_version == version:
+                    self._memo[key] = value
         return value
 
     def search_all(self, body: dict[str, Any]) -> list[dict[str, Any]]:
