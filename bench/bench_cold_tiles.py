@@ -1,6 +1,6 @@
 """Cold (uncached) PNG tiles of one score COG, zoom 8 to 14, 16 concurrent clients on loopback, in one
 run: bare TiTiler on the published COG (the baseline), bare TiTiler on a web-optimized copy (rio-cogeo,
-Web-Mercator-aligned), TiTiler with devscore's sampling reader (``tiler_app.gridtiles``), and the
+Web-Mercator-aligned), TiTiler with devscore's chip-grid reader (``tiler_app.gridtiles``), and the
 devscore server with its tile cache off (which uses that reader)."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def run(quick: bool = False) -> str:
         variants = {
             "bare TiTiler, published COG (baseline)": ("bench.bare_titiler:app", cog, titiler_urls),
             "bare TiTiler, web-optimized COG (rio-cogeo)": ("bench.bare_titiler:app", web, titiler_urls),
-            "TiTiler + devscore sampling reader, published COG": ("bench.grid_titiler:app", cog, titiler_urls),
+            "TiTiler + devscore chip-grid reader, published COG": ("bench.grid_titiler:app", cog, titiler_urls),
             "devscore item tiles, --tile-cache-mb 0": ("tiler_app.asgi:app", cog, devscore_urls),
         }
         results = {}
@@ -92,7 +92,8 @@ def run(quick: bool = False) -> str:
         table(["server (uvicorn, 2 workers)", "tiles/s", "p50 ms", "p99 ms", "errors", "vs bare"], rows),
         "",
         f"Goals: {verdict}. {total} requests each, every one rendered (no tile cache; GDAL's block cache "
-        "stays on, as in production); client and servers share the machine's cores. The sampling reader "
-        "takes each output pixel's COG pixel by inverse projection from the overview the warp would use "
-        "(nearest), so pixels equal the warped read's away from chip edges (tests/test_gridtiles.py).",
+        "stays on, as in production); client and servers share the machine's cores. The chip-grid reader "
+        "takes each output pixel's chip by inverse projection (a 17 x 17 lattice, interpolated) from the "
+        "COG's 32 x 32 chip values, read once per file: no raster read per tile; its pixels equal the "
+        "warped read's more than 2 output pixels from a chip edge (tests/test_gridtiles.py).",
     ])

@@ -1,4 +1,4 @@
-"""TiTiler's stock TilerFactory (``?url=``) with devscore's sampling reader (tiler_app.gridtiles) and nothing else."""
+"""TiTiler's stock TilerFactory (``?url=``) with devscore's chip-grid reader (tiler_app.gridtiles) and nothing else."""
 
 from fastapi import FastAPI
 from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers

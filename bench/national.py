@@ -21,6 +21,7 @@ import rasterio
 from rasterio.transform import Affine
 
 from catalog.stac import create_collection
+from publisher.cog import CHIP_PX_TAG
 from publisher.constants import COLLECTION_ID, SCORE_ASSET, SCORE_NODATA
 from publisher.grid import TileGrid, TileIdError
 from publisher.nightlights.stac import COLLECTION_ID as NIGHTLIGHTS
@@ -79,6 +80,7 @@ def write_region_cog(grid: TileGrid, path: Path, seed: int) -> Path:
                        crs=grid.crs, transform=transform, nodata=SCORE_NODATA, compress="ZSTD",
                        blocksize=512, overview_resampling="nearest") as dst:
         dst.write(data, 1)
+        dst.update_tags(**{CHIP_PX_TAG: str(chip)})  # as publisher.cog tags a published score COG
     return path
 
 

@@ -52,6 +52,8 @@ class CollectionRecord:
     path: Path
     items: dict[str, ItemRecord] = field(default_factory=dict)
     mtime: float = 0.0
+    #: Items per year, sorted by id, computed once per record (a publish replaces the record).
+    by_year: dict[int, list[ItemRecord]] = field(default_factory=dict, repr=False, compare=False)
 
 
 class InvalidCatalogError(DevscoreError):
@@ -180,7 +182,11 @@ class StaticCatalog:
 
     def items_for_year(self, collection_id: str, year: int) -> list[ItemRecord]:
         """Items of a collection that cover ``year``, or NotFoundError when there are none."""
-        found = [record for record in self.items(collection_id) if year in record.years]
+        collection = self.collection(collection_id)
+        if year not in collection.by_year:  # every year-mosaic request asks: not a scan of every item each time
+            collection.by_year[year] = [collection.items[k] for k in sorted(collection.items)
+                                        if year in collection.items[k].years]
+        found = collection.by_year[year]
         if not found:
             raise NotFoundError(f"collection {collection_id!r} has no items for year {year}")
         return found

@@ -320,3 +320,40 @@ def test_url_parameters_do_not_select_files(server):
         assert r.status_code in (200, 404) and "root:" not in r.text
         if r.status_code == 200:
             assert json.loads(r.text)["crs"].endswith("32648")
+
+
+def _dependency_calls(node, seen: set[int]):
+    """Every dependency callable of every route under ``node`` (routers, included routers, mounted apps)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    stack = [getattr(node, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is not None:
+            yield dependant.call
+            stack.extend(dependant.dependencies)
+    for child in [*getattr(node, "routes", []), getattr(node, "original_router", None), getattr(node, "router", None),
+                  getattr(node, "app", None)]:
+        if child is not None:
+            yield from _dependency_calls(child, seen)
+
+
+def test_no_route_keeps_titilers_crs_or_zoom_dependencies(served_catalog):
+    """The strict CRS parsers and the advertised zooms are built into every route (no per-request
+    ``dependency_overrides``, which make FastAPI rebuild every dependency of every request)."""
+    from titiler.core.dependencies import CoordCRSParams, CRSParams, DstCRSParams, ZoomsParams
+
+    from tiler_app.limits import advertised_zooms
+    from tiler_app.main import create_app
+    from tiler_app.security import CRS_OVERRIDES
+
+    app = create_app(served_catalog[1], tile_cache_mb=0)
+    calls = list(_dependency_calls(app, set()))
+    assert not app.dependency_overrides
+    assert not {CoordCRSParams, CRSParams, DstCRSParams, ZoomsParams} & set(calls)
+    assert set(CRS_OVERRIDES.values()) <= set(calls) and advertised_zooms in calls
+    assert CoordCRSParams.__module__ == "titiler.core.dependencies"  # TiTiler's modules are left as they were
+    import titiler.core.factory
+
+    assert titiler.core.factory.CRSParams is CRSParams

@@ -32,8 +32,14 @@ def _dead_pid() -> int:
 
 def _workers(pid: int) -> list[psutil.Process]:
     """The uvicorn worker processes under the supervisor ``pid`` (not multiprocessing's resource tracker)."""
-    return [p for p in psutil.Process(pid).children()
-            if "resource_tracker" not in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE]
+    workers = []
+    for p in psutil.Process(pid).children():
+        try:  # a replaced worker may turn zombie between the listing and these reads
+            if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline()):
+                workers.append(p)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    return workers
 
 
 def test_budget_stale_caches_and_sigterm(served_catalog, tmp_path):

@@ -18,15 +18,18 @@ from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 from publisher.errors import DevscoreError
 from tiler_app.limits import check_implied_pixels, feature_bounds, loads_body
-from tiler_app.security import parse_crs
+from tiler_app.security import CRS_OVERRIDES, GDAL_LOCKDOWN, parse_crs
 
 CollectionId = Annotated[str, Path(description="Collection id, e.g. devscore-scores", max_length=200)]
 ItemId = Annotated[str, Path(description="Item id, e.g. 48RVU-2023", max_length=200)]
+#: The strict ``coord_crs`` parser (tiler_app.security), in place of TiTiler's CoordCRSParams.
+StrictCoordCRS = CRS_OVERRIDES[CoordCRSParams]
 Year = Annotated[int, Path(description="Calendar year of the layer", ge=1900, le=2200)]
 
 
-def get_catalog(request: Request) -> StaticCatalog:
-    """The catalog the app serves."""
+async def get_catalog(request: Request) -> StaticCatalog:
+    """The catalog the app serves (async: FastAPI runs a sync dependency in the thread pool, a hop
+    that costs more than this look-up; so do the other pure dependencies here)."""
     return request.app.state.catalog
 
 
@@ -59,13 +62,13 @@ def collection_render(collection_id: CollectionId, catalog=Depends(get_catalog))
 def _with_render_defaults(render_dependency):
     """Colormap and rendering dependencies that fall back on a render-extension default."""
 
-    def colormap(render=Depends(render_dependency), requested=Depends(ColorMapParams)):
+    async def colormap(render=Depends(render_dependency), requested=Depends(ColorMapParams)):
         if requested is not None:
             return requested
         name = render.get("colormap_name")
         return default_cmap.get(name) if name else None
 
-    def rendering(render=Depends(render_dependency), params: ImageRenderingParams = Depends()):
+    async def rendering(render=Depends(render_dependency), params: ImageRenderingParams = Depends()):
         if params.rescale is None and render.get("rescale"):
             params.rescale = [tuple(r) for r in render["rescale"]]
         return params
@@ -81,7 +84,7 @@ def _geographic(crs: CRS | None) -> bool:
     return crs is None or crs.is_geographic
 
 
-def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(CoordCRSParams)) -> None:
+def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(StrictCoordCRS)) -> None:
     """Reject a point outside WGS84's range (or not finite) before GDAL sees it."""
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise DevscoreError("point coordinates must be finite numbers")
@@ -90,7 +93,7 @@ def valid_point(lon: float, lat: float, coord_crs: CRS | None = Depends(CoordCRS
 
 
 def valid_bbox(minx: float, miny: float, maxx: float, maxy: float,
-               coord_crs: CRS | None = Depends(CoordCRSParams)) -> tuple[float, float, float, float]:
+               coord_crs: CRS | None = Depends(StrictCoordCRS)) -> tuple[float, float, float, float]:
     """Reject a bbox that is inverted, not finite or (in WGS84) outside its range."""
     box = (minx, miny, maxx, maxy)
     ordered = all(math.isfinite(v) for v in box) and minx < maxx and miny < maxy
@@ -112,7 +115,7 @@ def item_checks(item_dependency: Callable[..., dict[str, Any]]) -> list:
     coordinate checks, and the pixel counts its bbox and feature reads imply (MAX_IMAGE_PIXELS,
     MAX_COVERAGE_SIDE, MAX_FEATURES)."""
 
-    def bbox_image_limits(request: Request, box=Depends(valid_bbox), coord_crs: CRS | None = Depends(CoordCRSParams),
+    def bbox_image_limits(request: Request, box=Depends(valid_bbox), coord_crs: CRS | None = Depends(StrictCoordCRS),
                           item=Depends(item_dependency)) -> None:
         check_implied_pixels(box, coord_crs, item, request)
 
@@ -140,5 +143,10 @@ COORDINATE_CHECKS = [
     ([*_BBOX_IMAGES, {"path": "/bbox/{minx},{miny},{maxx},{maxy}/assets", "method": "GET"}],
      [Depends(valid_bbox)]),
 ]
+async def gdal_environment() -> dict[str, str]:
+    """The GDAL configuration of every read (TiTiler's ``environment_dependency``)."""
+    return GDAL_LOCKDOWN
+
+
 #: ``route_dependencies`` of the score item factory.
 ITEM_CHECKS = item_checks(score_item)

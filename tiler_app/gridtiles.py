@@ -8,20 +8,31 @@ of a pixel), read the one window of the right overview that covers them, and ind
 rescale and PNG encoding stay TiTiler's: ``GridReader`` is a rio-tiler ``Reader`` whose ``tile()``
 is replaced, so the factories, their parameters and their output are unchanged. Requests it does
 not handle the same way (expressions, buffers, other resampling, several bands) go to rio-tiler.
+
+A published score COG says how big its chips are (the ``chip_px`` tag, ``publisher.cog``): there no
+raster is read per tile at all. Each output pixel's chip is ``floor(pixel / chip_px)`` of its source
+position, its value one of the 32 x 32 chip values, read once per file (``_grid``, a process-wide
+LRU). Away from chip edges that is the warped read's pixel at every zoom (an overview pixel there is
+one of the chip's own pixels).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import attr
 import numpy as np
 import rasterio
 from morecantile import Tile
+
+from publisher.constants import CHIPS_PER_SIDE
+from publisher.cog import CHIP_PX_TAG
 from pyproj import Transformer
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -54,6 +65,45 @@ def _open(path: str) -> rasterio.DatasetReader:
     return dataset
 
 
+@dataclass(frozen=True)
+class ChipValues:
+    """What a tile of a chip-constant COG needs from the file: its grid, and the chip values (a
+    (CHIPS_PER_SIDE + 2)^2 table, nodata in its last two rows and columns: pixels past the chips and
+    pixels outside the raster)."""
+
+    crs_wkt: str
+    inverse: tuple[float, float, float, float, float, float]
+    width: int
+    height: int
+    nodata: float
+    chip_px: int
+    table: np.ndarray
+
+
+@functools.lru_cache(maxsize=1024)
+def _chip_grid(path: str, stamp: tuple[int, int]) -> ChipValues | None:
+    """The chip grid of the COG at ``path`` (``stamp``: its mtime and size), or None when it carries no
+    ``chip_px`` tag. The chip values are one nearest read of 32 x 32 pixels, each a chip's centre."""
+    with rasterio.open(path) as dataset:
+        chip_px = int(dataset.tags().get(CHIP_PX_TAG, 0) or 0)
+        nodata = dataset.nodata
+        side = CHIPS_PER_SIDE * chip_px
+        if dataset.count != 1 or chip_px <= 0 or nodata is None or side > min(dataset.width, dataset.height):
+            return None
+        values = dataset.read(1, window=Window(0, 0, side, side), out_shape=(CHIPS_PER_SIDE, CHIPS_PER_SIDE),
+                              resampling=Resampling.nearest)
+        table = np.full((CHIPS_PER_SIDE + 2, CHIPS_PER_SIDE + 2), nodata, dtype=dataset.dtypes[0])
+        table[:CHIPS_PER_SIDE, :CHIPS_PER_SIDE] = values
+        return ChipValues(dataset.crs.to_wkt(), tuple((~dataset.transform)[:6]), dataset.width, dataset.height,
+                        nodata, chip_px, table)
+
+
+def chip_grid(path: str) -> ChipValues | None:
+    """The cached chip grid of the local file ``path`` (re-read when the file changes), or None."""
+    stat = os.stat(path)
+    return _chip_grid(path, (stat.st_mtime_ns, stat.st_size))
+
+
 @functools.lru_cache(maxsize=32)
 def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(src_wkt, dst_wkt, always_xy=True)
@@ -70,23 +120,79 @@ def _lattice(bounds: tuple[float, float, float, float], width: int, height: int,
 
 
 @functools.lru_cache(maxsize=16)
-def _weights(knots: tuple[float, ...], size: int) -> np.ndarray:
-    """Linear interpolation from ``knots`` to every index 0..size-1, as a (size x knots) matrix."""
-    eye = np.eye(len(knots))
-    return np.stack([np.interp(np.arange(size), knots, eye[k]) for k in range(len(knots))], axis=1)
+def _stencil(knots: tuple[float, ...], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every index 0..size-1: the knots before and after it and its fraction of the way between."""
+    k = np.asarray(knots)
+    at = np.arange(size, dtype=np.float64)
+    low = np.clip(np.searchsorted(k, at, side="right") - 1, 0, len(k) - 1)
+    high = np.minimum(low + 1, len(k) - 1)
+    span = k[high] - k[low]
+    fraction = np.divide(at - k[low], span, out=np.zeros(size), where=span > 0)
+    return low, high, fraction
 
 
 def _interpolate(values: np.ndarray, cols: np.ndarray, rows: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear upsampling of lattice ``values`` (rows x cols) to every pixel of the tile (einsum without
-    BLAS: a threaded BLAS costs more than it saves on matrices this small, on a busy machine most)."""
-    down = np.einsum("ir,rc->ic", _weights(tuple(rows), height), values, optimize=False)
-    return np.einsum("ic,jc->ij", down, _weights(tuple(cols), width), optimize=False)
+    """Bilinear upsampling of lattice ``values`` (rows x cols) to every pixel of the tile: each pixel
+    from the two lattice rows, then the two lattice columns, around it."""
+    low, high, fraction = _stencil(tuple(rows), height)
+    down = values[low] + (values[high] - values[low]) * fraction[:, None]
+    low, high, fraction = _stencil(tuple(cols), width)
+    left = down[:, low]
+    return left + (down[:, high] - left) * fraction
+
+
+@functools.lru_cache(maxsize=64)
+def _wkt_of(crs: Any) -> str:
+    return crs.to_wkt()
+
+
+def _wkt(crs: Any) -> str:
+    """WKT of a rasterio CRS, cached (``to_wkt`` costs about 0.1 ms)."""
+    return _wkt_of(crs)
+
+
+_TMS_WKT: dict[tuple[str, str], str] = {}
+
+
+def _tms_wkt(tms: Any) -> str:
+    """WKT of a tile matrix set's CRS, cached by the set's id and CRS (TiTiler hands each request a new
+    copy of the set)."""
+    key = (str(tms.id), str(tms.crs))
+    if key not in _TMS_WKT:
+        _TMS_WKT[key] = tms.rasterio_crs.to_wkt()
+    return _TMS_WKT[key]
+
+
+def _from_chips(chips: ChipValues, col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and mask of the chips under ``col``, ``row`` (fractional full-resolution pixels): pixels
+    past the chips and outside the raster take the table's nodata."""
+    inside = (col >= 0) & (col < chips.width) & (row >= 0) & (row < chips.height)  # NaN: outside
+    last = CHIPS_PER_SIDE + 1
+    with np.errstate(invalid="ignore"):  # NaN and far-away positions: replaced below
+        c = np.minimum((col * (1.0 / chips.chip_px)).astype(np.intp), last)
+        r = np.minimum((row * (1.0 / chips.chip_px)).astype(np.intp), last)
+    index = r * (last + 1) + c
+    index[~inside] = -1  # the table's last cell: nodata
+    out = np.take(chips.table, index)
+    return out, out == chips.nodata
+
+
+def _clear_of(lattice: np.ndarray, size: int, pixels: int) -> bool:
+    """Whether the lattice's source positions along one axis all lie more than a lattice step clear of
+    the raster's 0..size (so no pixel between them can fall inside); False when any is not finite."""
+    with np.errstate(invalid="ignore"):
+        low, high = float(np.min(lattice)), float(np.max(lattice))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return False
+    step = LATTICE_STEP * (high - low) / max(pixels - 1, 1)
+    return high < -step or low >= size + step
 
 
 @attr.s
 class GridReader(Reader):
-    """A rio-tiler Reader whose web-map tiles are sampled (nearest) from the right overview, unwarped.
-    Its dataset stays open for the next request of the same thread."""
+    """A rio-tiler Reader whose nearest web-map tiles come from the chip values (a tagged score COG) or
+    from the overview the warp would read, unwarped. Its dataset stays open for the next request of
+    the same thread."""
 
     def __attrs_post_init__(self) -> None:
         if not self.dataset and isinstance(self.input, str) and "://" not in self.input:
@@ -107,17 +213,21 @@ class GridReader(Reader):
         matrix = self.tms.matrix(tile_z)
         width, height = tilesize or matrix.tileWidth, tilesize or matrix.tileHeight
         bounds = tuple(self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z)))
+        chips = chip_grid(self.input) if isinstance(self.input, str) and "://" not in self.input else None
         xs, ys, cols, rows = _lattice(bounds, width, height, LATTICE_STEP)
         grid_x, grid_y = np.meshgrid(xs, ys)
-        project = _transformer(self.tms.rasterio_crs.to_wkt(), self.dataset.crs.to_wkt())
+        project = _transformer(_tms_wkt(self.tms), chips.crs_wkt if chips else _wkt(self.dataset.crs))
         src_x, src_y = project.transform(grid_x, grid_y)
-        a, b, c, d, e, f = (~self.dataset.transform)[:6]
-        src_col, src_row = a * src_x + b * src_y + c, d * src_x + e * src_y + f
-        col = _interpolate(np.asarray(src_col), cols, rows, width, height)
-        row = _interpolate(np.asarray(src_row), cols, rows, width, height)
-        data, mask = self._sample(col, row, width)
+        a, b, c, d, e, f = chips.inverse if chips else (~self.dataset.transform)[:6]
+        src_col, src_row = np.asarray(a * src_x + b * src_y + c), np.asarray(d * src_x + e * src_y + f)
+        outside = f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside bounds"
+        if _clear_of(src_col, self.dataset.width, width) or _clear_of(src_row, self.dataset.height, height):
+            raise TileOutsideBounds(outside)
+        col = _interpolate(src_col, cols, rows, width, height)
+        row = _interpolate(src_row, cols, rows, width, height)
+        data, mask = _from_chips(chips, col, row) if chips else self._sample(col, row, width)
         if mask.all() and not ((col >= 0) & (col < self.dataset.width) & (row >= 0) & (row < self.dataset.height)).any():
-            raise TileOutsideBounds(f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside bounds")
+            raise TileOutsideBounds(outside)
         array = np.ma.MaskedArray(data[np.newaxis], mask=mask[np.newaxis], fill_value=self.dataset.nodata)
         return ImageData(array, bounds=bounds, crs=self.tms.rasterio_crs, band_names=["b1"],
                          band_descriptions=[self.dataset.descriptions[0] or "b1"], dataset_statistics=None,

@@ -65,6 +65,8 @@ MAX_ZOOM = {"WebMercatorQuad": OVERZOOM_MAX, "WGS1984Quad": OVERZOOM_MAX - 1}
 #: Tile grids every tile factory offers (web maps and QGIS use WebMercatorQuad; WGS1984Quad for plate
 #: carree clients). Any other grid id is refused before the factory sees it.
 SUPPORTED_TMS = TileMatrixSets({name: morecantile.tms.get(name) for name in MAX_ZOOM})
+#: The same grids, for the checks of every request (``TileMatrixSets.get`` deep-copies: 2 ms a request).
+_GRIDS = {name: morecantile.tms.get(name) for name in MAX_ZOOM}
 
 _TERM = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d*)?|\.\d+")
 
@@ -111,7 +113,7 @@ def _check_tile(request: Request) -> None:
         _within(request, name, 0, top, why)
     zs = _ints(request, "z") if "z" in request.path_params else []
     if tms and zs:
-        matrix = SUPPORTED_TMS.get(tms).matrix(zs[0])
+        matrix = _GRIDS[tms].matrix(zs[0])
         _within(request, "x", 0, matrix.matrixWidth - 1, f" (the tile matrix of {tms} at z{zs[0]})")
         _within(request, "y", 0, matrix.matrixHeight - 1, f" (the tile matrix of {tms} at z{zs[0]})")
 

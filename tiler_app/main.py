@@ -17,6 +17,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from titiler.core.dependencies import ZoomsParams
@@ -38,6 +39,7 @@ from tiler_app.dependencies import (
     ItemRendering,
     YearColorMap,
     YearRendering,
+    gdal_environment,
     item_score_path,
     year_mosaic_id,
 )
@@ -53,7 +55,7 @@ from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
 from tiler_app.page import mount_page
-from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
+from tiler_app.security import CRS_OVERRIDES, built_with
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +103,26 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     """The server for the static catalog at ``catalog_dir`` or the pgstac database at ``pgstac`` (a
     DSN). ``tile_cache_mb`` bounds the cache of rendered tiles (0: render every request), kept in
     ``tile_cache_dir`` (workers and servers given the same folder share it; a new temporary folder
-    when None)."""
+    when None). Every route is built with the strict CRS parameters and the advertised WMTS zooms in
+    place of TiTiler's (``tiler_app.security.built_with``, not ``dependency_overrides``)."""
+    with built_with({**CRS_OVERRIDES, ZoomsParams: advertised_zooms}):
+        return _build_app(catalog_dir, pgstac, basemap_url, tile_cache_mb, tile_cache_dir)
+
+
+def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: str | None, tile_cache_mb: int,
+               tile_cache_dir: str | None) -> FastAPI:
     catalog = open_catalog(catalog_dir, pgstac)
     store = open_store(tile_cache_dir, tile_cache_mb) if tile_cache_mb > 0 else None
+    search_backend = _search_backend(catalog)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # index the catalog before this process takes requests (uvicorn accepts after startup), not
+        # inside the first search: each worker of several would build it while others queue behind it
+        try:
+            await anyio.to_thread.run_sync(search_backend.collections)
+        except Exception as error:  # the requests that need the index say what is wrong
+            log.warning("catalog not indexed at startup: %s", error)
         yield
         if hasattr(catalog, "close"):
             catalog.close()
@@ -136,7 +152,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         supported_tms=SUPPORTED_TMS,
         extensions=[wmtsExtension(layer_identifier_provider=lambda path: Path(path).parent.name)],
         route_dependencies=ITEM_CHECKS,
-        environment_dependency=lambda: GDAL_LOCKDOWN,
+        environment_dependency=gdal_environment,
         add_viewer=False,
     )
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
@@ -151,17 +167,15 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
         supported_tms=SUPPORTED_TMS,
         extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda key: key.replace("/", "-"))],
         route_dependencies=COORDINATE_CHECKS,
-        environment_dependency=lambda: GDAL_LOCKDOWN,
+        environment_dependency=gdal_environment,
         add_viewer=False,
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
-    confine_crs_parameters(app)
-    app.dependency_overrides[ZoomsParams] = advertised_zooms  # WMTS lists every zoom that answers
 
     if catalog.root is not None:  # pgstac items name their asset files themselves
         app.mount("/catalog", CatalogFiles(directory=catalog.root), name="catalog")
     app.mount("/stac", create_stac_api(
-        _search_backend(catalog),
+        search_backend,
         files_url=lambda request: f"{request.url.scheme}://{request.url.netloc}/catalog",
         item_links=item_links,
         collection_links=collection_links_for(catalog),

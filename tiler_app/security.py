@@ -4,16 +4,19 @@ file, and the GDAL configuration that forbids network access, sidecar listing an
 rasterio's ``CRS.from_user_input`` (what TiTiler's ``crs``/``coord_crs``/``dst_crs`` parameters call)
 fetches ``http://`` and ``/vsicurl/`` URLs and reads local files. Here a CRS parameter is parsed by a
 regular expression into an EPSG code (or CRS84) first, and only that code reaches PROJ's local
-database; anything else is refused with 400. The overrides replace TiTiler's own CRS dependencies
-through FastAPI's ``dependency_overrides`` and run in the threadpool, never on the event loop.
+database; anything else is refused with 400. The strict dependencies replace TiTiler's own CRS
+dependencies in every route while the factories are built (:func:`built_with`), and run in the
+threadpool, never on the event loop.
 """
 
 
+import contextlib
 import re
-from typing import Annotated, Optional
+import sys
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import pyproj
-from fastapi import FastAPI, Query
+from fastapi import Query
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from titiler.core.dependencies import CoordCRSParams, CRSParams, DstCRSParams
@@ -108,6 +111,22 @@ CRS_OVERRIDES = {
 }
 
 
-def confine_crs_parameters(app: FastAPI) -> None:
-    """Replace TiTiler's CRS parameters on every route of ``app`` by the strict parser."""
-    app.dependency_overrides.update(CRS_OVERRIDES)
+@contextlib.contextmanager
+def built_with(replacements: dict[Callable[..., Any], Callable[..., Any]]) -> Iterator[None]:
+    """While the block runs, TiTiler's modules name ``replacements``' values where they named its keys,
+    so the factories built in it declare the replacements in their routes (``Depends(CRSParams)`` is
+    evaluated when a route is registered). FastAPI's ``dependency_overrides`` would do the same per
+    request, at a price: with any override set, FastAPI rebuilds every dependency of every request
+    from its signature (about a third of an uncached tile's time). Not thread-safe: build apps in one
+    thread. ``tests/test_server_hardening.py`` checks that no route keeps a replaced dependency."""
+    by_id = {id(original): replacement for original, replacement in replacements.items()}
+    swapped = [(module, name, value) for module_name, module in list(sys.modules.items())
+               if module_name.split(".")[0] == "titiler" and module is not None
+               for name, value in list(vars(module).items()) if id(value) in by_id]
+    for module, name, value in swapped:
+        setattr(module, name, by_id[id(value)])
+    try:
+        yield
+    finally:
+        for module, name, value in swapped:
+            setattr(module, name, value)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import attr
 from fastapi import Request
+from fastapi.responses import Response
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.errors import NotFoundError
 from stac_fastapi.types.requests import get_base_url
@@ -152,6 +153,13 @@ class CatalogClient(BaseCoreClient):
             "numberReturned": len(page.items),
         }
 
+    @staticmethod
+    def _geojson(doc: dict[str, Any]) -> Response:
+        """``doc`` encoded here, in the request's worker thread: returned as a dict, FastAPI would walk
+        every value of every item on the event loop (``jsonable_encoder``: 80 % of a 1,000-item search)."""
+        return Response(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(),
+                        media_type=GEOJSON)
+
     def _get_next(self, request: Request, token: str | None) -> dict | None:
         if token is None:
             return None
@@ -190,7 +198,7 @@ class CatalogClient(BaseCoreClient):
         return self._item_doc(*found, kwargs["request"])
 
     def item_collection(self, collection_id: str, bbox=None, datetime=None, limit: int = 10,
-                        token: str | None = None, **kwargs) -> dict[str, Any]:
+                        token: str | None = None, **kwargs) -> Response:
         request: Request = kwargs["request"]
         if self.backend.collection(collection_id) is None:
             raise NotFoundError(f"unknown collection {collection_id!r}")
@@ -203,10 +211,10 @@ class CatalogClient(BaseCoreClient):
             {"rel": "collection", "href": f"{base}collections/{collection_id}", "type": "application/json"},
             {"rel": "parent", "href": f"{base}collections/{collection_id}", "type": "application/json"},
         ]
-        return result
+        return self._geojson(result)
 
     def get_search(self, collections=None, ids=None, bbox=None, intersects=None, datetime=None,
-                   limit: int | None = 10, **kwargs) -> dict[str, Any]:
+                   limit: int | None = 10, **kwargs) -> Response:
         request: Request = kwargs["request"]
         if bbox and intersects:
             raise SearchError("give bbox or intersects, not both")
@@ -216,9 +224,9 @@ class CatalogClient(BaseCoreClient):
             query=_json_param(kwargs.get("query"), "query"), limit=limit or 10, token=kwargs.get("token"),
         )
         page = self.backend.search(query)
-        return self._item_collection(page, request, self._get_next(request, page.next_token))
+        return self._geojson(self._item_collection(page, request, self._get_next(request, page.next_token)))
 
-    def post_search(self, search_request, **kwargs) -> dict[str, Any]:
+    def post_search(self, search_request, **kwargs) -> Response:
         request: Request = kwargs["request"]
         if search_request.bbox and search_request.intersects:
             raise SearchError("give bbox or intersects, not both")
@@ -235,4 +243,4 @@ class CatalogClient(BaseCoreClient):
             body.pop("token", None)
             next_link = {"rel": "next", "type": GEOJSON, "method": "POST", "href": str(request.url),
                          "body": {**body, "token": page.next_token}, "merge": False}
-        return self._item_collection(page, request, next_link)
+        return self._geojson(self._item_collection(page, request, next_link))
