@@ -26,6 +26,11 @@ SCORE_NODATA: Final = -9999.0
 SCORE_MIN: Final = 0.0
 SCORE_MAX: Final = 1.0
 SCORE_BAND_DESCRIPTION: Final = "development score (0 least, 1 most developed)"
+#: The spread of each chip's score over the scorer ensemble (standard deviation, score units), same encoding;
+#: rendered over 0..UNCERTAINTY_DISPLAY with its own sequential colormap.
+UNCERTAINTY_BAND_DESCRIPTION: Final = "uncertainty: spread (standard deviation) of the score over the scorer ensemble"
+UNCERTAINTY_COLORMAP: Final = "viridis"
+UNCERTAINTY_DISPLAY: Final = 0.1
 
 #: Rendering defaults, as the method's published heat maps.
 COLORMAP: Final = "rdylgn_r"  # rio-tiler's name for matplotlib's RdYlGn_r
@@ -39,6 +44,7 @@ LICENSE: Final = "CC-BY-4.0"
 SCORE_ASSET: Final = "score"
 THUMBNAIL_ASSET: Final = "thumbnail"
 CHIPS_ASSET: Final = "chips"
+UNCERTAINTY_ASSET: Final = "uncertainty"
 
 #: Change between years (``devscore-change``): later minus earlier score, rendered with a diverging
 #: colormap centred on 0 over -CHANGE_DISPLAY..+CHANGE_DISPLAY (red: decline, blue: growth).

@@ -28,6 +28,12 @@ CPU_TRAINING: dict[str, Any] = {"input_size": 64, "batch_size": 16, "max_epochs"
 GPU_TRAINING: dict[str, Any] = {"input_size": NATIVE_INPUT_SIZE, "batch_size": 32, "max_epochs": 30, "patience": 5,
                                 "lr": 1e-4}
 
+#: The scorer ensemble (publisher/scoring/ensemble.py) of both profiles: members, the main model included, each
+#: further one trained ``steps`` steps from the main model on a bootstrap resample of the POGs; the published
+#: score is the main model's or the members' mean. Sized on the demo region (docs/economist.md: members vs
+#: calibration vs time).
+ENSEMBLE: dict[str, Any] = {"members": 4, "steps": 10, "score_from": "main"}
+
 
 class ProfileError(DevscoreError):
     """A profile this machine cannot run (``gpu`` without CUDA) or an unknown one."""

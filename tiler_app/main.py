@@ -52,6 +52,7 @@ from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
+from tiler_app.uncertainty import mount_uncertainty
 from tiler_app.page import mount_page
 from tiler_app.security import GDAL_LOCKDOWN, confine_crs_parameters
 
@@ -181,6 +182,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     mount_nightlights(app, catalog)
     mount_zonal(app)
     mount_change(app, catalog)
+    mount_uncertainty(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:
