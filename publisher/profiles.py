@@ -30,9 +30,10 @@ GPU_TRAINING: dict[str, Any] = {"input_size": NATIVE_INPUT_SIZE, "batch_size": 3
 
 #: The scorer ensemble (publisher/scoring/ensemble.py) of both profiles: members, the main model included, each
 #: further one trained ``steps`` steps from the main model on a bootstrap resample of the POGs; the published
-#: score is the main model's or the members' mean. Sized on the demo region (docs/economist.md: members vs
-#: calibration vs time).
-ENSEMBLE: dict[str, Any] = {"members": 4, "steps": 10, "score_from": "main"}
+#: score is the members' mean (Spearman 0.891 against the main model's 0.876 on the demo region). Sized on the
+#: demo region (docs/economist.md, bench/bench_ensemble.py): 3 members reach a calibration of 0.26 for about
+#: 70 s each beyond the first on 2 idle cores; 4 reach 0.30 but would take `make demo` near its 10 minutes.
+ENSEMBLE: dict[str, Any] = {"members": 3, "steps": 10, "score_from": "mean"}
 
 
 class ProfileError(DevscoreError):

@@ -49,7 +49,7 @@ def publish_granule_year(
     if granule.uncertainty is not None:  # the ensemble's spread, painted like the scores
         uncertainty = write_score_cog(granule.uncertainty, granule.chip_grid, folder / ASSET_FILES[UNCERTAINTY_ASSET],
                                       device=device, threads=threads, description=UNCERTAINTY_BAND_DESCRIPTION,
-                                      units="standard deviation of the development score over the scorer ensemble")
+                                      units="share of the granule-year's chips (percentile rank), 0 to 1")
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
     chips, chips_fgb = write_chips_tables(granule, folder / ASSET_FILES[CHIPS_ASSET],
                                           folder / ASSET_FILES[CHIPS_FLATGEOBUF_ASSET])

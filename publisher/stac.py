@@ -58,7 +58,8 @@ TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
 CHIP_COLUMNS = {"tile": "MGRS tile", "year": "calendar year", "row": "chip row, 0 the northern",
                 "col": "chip column, 0 the western", "score": "development score in [0, 1], NaN where unscored",
                 "scored": "whether the chip has a score",
-                "uncertainty": "spread (standard deviation) of the score over the scorer ensemble, NaN where unknown",
+                "uncertainty": "spread over the scorer ensemble: standard deviation of the chip's percentile rank in "
+                               "its granule-year (0 to 1), NaN where unknown",
                 "geometry": "chip outline, WGS84"}
 #: The default render: every client that reads the render extension gets the method's heat map.
 DEFAULT_RENDER = {

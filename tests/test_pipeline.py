@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from publisher.imagery.synth import synthesize
+from publisher.profiles import ENSEMBLE
 from publisher.runstate import file_sha256
 
 BIN = Path(sys.executable).parent
@@ -145,7 +146,8 @@ def test_plan_prints_settings_with_their_sources_and_writes_nothing(region):
     assert settings["input_size"] == ["48", "option"] and settings["batch_size"][1] == "profile cpu"
     assert "48RUU-2023: 2 scene(s) found" in proc.stdout and "chips      will run" in proc.stdout
     assert "Estimate train:" in proc.stdout and "Estimate score:" in proc.stdout
-    assert "ensemble   will run" in proc.stdout and "Estimate ensemble:" in proc.stdout and "Ensemble: 4 scorers" in proc.stdout
+    assert "ensemble   will run" in proc.stdout and "Estimate ensemble:" in proc.stdout
+    assert f"Ensemble: {ENSEMBLE['members']} scorers" in proc.stdout
     assert not (region / "planned").exists()
 
 

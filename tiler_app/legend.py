@@ -30,7 +30,7 @@ LEGENDS = {
     # the score items' uncertainty asset (tiler_app/uncertainty.py): the spread over the scorer ensemble
     UNCERTAINTY_ASSET: (UNCERTAINTY_COLORMAP, [0, UNCERTAINTY_DISPLAY / 4, UNCERTAINTY_DISPLAY / 2,
                                                3 * UNCERTAINTY_DISPLAY / 4, UNCERTAINTY_DISPLAY],
-                        "uncertainty: spread of the score over the ensemble", False),
+                        "uncertainty: SD of the chip's percentile rank", False),
 }
 Kind = Literal["devscore-scores", "viirs-nightlights", "devscore-change", "uncertainty"]
 #: Route prefixes whose WMTS layers take another legend than the scores'.

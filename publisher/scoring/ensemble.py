@@ -3,9 +3,13 @@
 The main model (`devscore train`) is the first member. Every further member starts from its weights and
 trains a few steps on its own bootstrap resample of the ranking's POGs (``pogs.txt`` drawn with
 replacement, aggregated again with the ranking's weighting and levels) with its own seed (its own
-validation split, batches and augmentation). Each chip gets the members' mean and their spread (the
-standard deviation over members, in score units): the ``uncertainty`` column of the chip-score table.
-Extra members cost a fraction of one training (docs/economist.md has the measurement behind the size).
+validation split, batches and augmentation). Each chip gets the members' mean and their spread: the
+standard deviation over members of the chip's percentile rank within its granule-year (a share of the
+granule-year's chips, 0 to 1), the ``uncertainty`` column of the chip-score table. The spread is taken on
+ranks, not scores, because the scores are a ranking squeezed by a sigmoid: on the demo region the score
+spread is largest where chips are far apart (towns) and so runs against the rank error (Spearman -0.25),
+while the rank spread follows it (+0.26 with 3 members). Extra members cost a fraction of one training
+(docs/economist.md has the measurement behind the size).
 
 Layout: ``OUT/ensemble/member-<k>/ranking/`` (the resampled targets; the clusters file linked) and
 ``OUT/ensemble/member-<k>/model/`` (a `devscore train` folder: resumable, ``run-key.txt``).
@@ -150,14 +154,16 @@ def train_members(ranking_dir: str | Path, chips_dir: str | Path, main_checkpoin
 
 def combine(frames: list[pd.DataFrame], score_from: str) -> pd.DataFrame:
     """One granule-year's rows scored by every member (the main model first): ``score`` (the main model's or
-    the members' mean) and ``uncertainty`` (the standard deviation over members; NaN with one member)."""
+    the members' mean) and ``uncertainty`` (the standard deviation over members of each chip's percentile
+    rank among the granule-year's chips; NaN with one member)."""
     table = frames[0].copy()
     if not len(table):
         return table.assign(**{UNCERTAINTY_COLUMN: np.float32(np.nan)})
     scores = np.stack([f["score"].to_numpy(np.float64) for f in frames])
     if score_from == "mean":
         table["score"] = scores.mean(axis=0).astype(np.float32)
-    table[UNCERTAINTY_COLUMN] = (scores.std(axis=0, ddof=1) if len(frames) > 1
+    ranks = np.stack([pd.Series(s).rank(method="average", pct=True).to_numpy() for s in scores])
+    table[UNCERTAINTY_COLUMN] = (ranks.std(axis=0, ddof=1) if len(frames) > 1
                                  else np.full(scores.shape[1], np.nan)).astype(np.float32)
     return table
 
@@ -240,4 +246,4 @@ def ensemble_properties(ensemble: dict) -> dict:
     config = EnsembleConfig(**ensemble)
     return {"members": config.members, "member_steps": config.steps, "resampled": "POGs (bootstrap)",
             "score": "members' mean" if config.score_from == "mean" else "main model",
-            "uncertainty": "standard deviation of the members' scores"}
+            "uncertainty": "standard deviation over the members of the chip's percentile rank in its granule-year"}

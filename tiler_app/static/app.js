@@ -22,7 +22,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
                                   tilejson: `/change/pairs/${p.pair}/WebMercatorQuad/tilejson.json`,
                                   point: `/change/pairs/${p.pair}/point/{lon},{lat}` })),
     ...spread.years.map((y) => ({ key: `uncertainty-${y.year}`, collection: "uncertainty", year: y.year, xyz: y.tiles,
-                                  items: y.items, title: `uncertainty ${y.year}: spread of the score over the ensemble`,
+                                  items: y.items, title: `uncertainty ${y.year}: SD of the chip's percentile rank over the scorer ensemble`,
                                   label: `uncertainty ${y.year} (${y.items.length} granules)`, legend: spread.legend,
                                   tilejson: y.tilejson, point: y.point })),
   ];
@@ -79,7 +79,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
     return (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999) || null;
   }
 
-  // the value under the cursor; on a click on a score layer, also its uncertainty (score ± spread)
+  // the value under the cursor; on a click on a score layer, also its uncertainty (the SD of its percentile rank)
   async function query(lngLat, clicked = false) {
     const layer = layers[select.value];
     if (!layer) return;
@@ -89,7 +89,7 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
     let text = hit ? `${what} ${value}` : `No ${what} here.`;
     if (hit && clicked && layer.collection === "devscore-scores" && spreadPoint[layer.year]) {
       const sd = await pointValue(spreadPoint[layer.year], lngLat);
-      if (sd) text += ` ± ${sd.values[0].toFixed(3)} (uncertainty: spread over the scorer ensemble)`;
+      if (sd) text += ` · uncertainty ±${(100 * sd.values[0]).toFixed(1)} percentile points (rank SD over the scorer ensemble)`;
     }
     info.textContent = hit ? `${text} · ${hit.name.split("/").pop()}` : text;
   }
