@@ -72,7 +72,7 @@ DEFAULT_RENDER = {
 }
 #: The render of the ``uncertainty`` asset: a sequential colormap over 0..UNCERTAINTY_DISPLAY.
 UNCERTAINTY_RENDER = {
-    "title": "Uncertainty (spread of the score over the scorer ensemble)",
+    "title": "Uncertainty (SD of the chip's percentile rank over the scorer ensemble)",
     "assets": [UNCERTAINTY_ASSET],
     "colormap_name": UNCERTAINTY_COLORMAP,
     "rescale": [[0.0, UNCERTAINTY_DISPLAY]],
