@@ -36,6 +36,9 @@ from publisher.scores import UNCERTAINTY_COLUMN
 log = logging.getLogger(__name__)
 
 ENSEMBLE_DIR = "ensemble"
+#: Share of the chips a member holds out for its one validation pass: small, because a member's weights are
+#: not chosen by validation (it trains one short epoch) and the pass would cost more than its training steps.
+MEMBER_VALIDATION = 0.02
 #: What the published score is: the main model's score or the members' mean (see :class:`EnsembleConfig`).
 SCORE_FROM = ("main", "mean")
 
@@ -130,7 +133,9 @@ def train_members(ranking_dir: str | Path, chips_dir: str | Path, main_checkpoin
     for k in range(1, config.members):
         folder = out / f"member-{k}"
         model_dir = folder / "model"
-        key = member_key(ranking_dir, main_checkpoint, asdict(base), steps, k)
+        member = replace(base, weights=str(main_checkpoint.resolve()), seed=base.seed + k, max_epochs=1,
+                         steps_per_epoch=steps, val_fraction=MEMBER_VALIDATION)
+        key = member_key(ranking_dir, main_checkpoint, {**asdict(member), "weights": None}, steps, k)
         started = model_dir / "run-key.txt"
         same = started.exists() and started.read_text() == key
         if same and (model_dir / MODEL_FILE).exists():
@@ -142,8 +147,6 @@ def train_members(ranking_dir: str | Path, chips_dir: str | Path, main_checkpoin
             model_dir.mkdir(parents=True)
             atomic_write_text(started, key)
         member_ranking = bootstrap_ranking(ranking_dir, folder / "ranking", seed=base.seed + k)
-        member = replace(base, weights=str(main_checkpoint.resolve()), seed=base.seed + k, max_epochs=1,
-                         steps_per_epoch=steps)
         log.info("ensemble member %d of %d: %d steps from the main model on a bootstrap resample of the POGs",
                  k + 1, config.members, steps)
         result = train(member_ranking, chips_dir, model_dir, member, progress=progress, device=device, resume=resume,
