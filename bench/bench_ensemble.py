@@ -19,6 +19,7 @@ import pandas as pd
 from bench.common import table
 from devscore.demo import DEMO_SIZE, DEMO_TILES, DEMO_TRAIN, DEMO_YEARS, QUICK_SIZE, QUICK_TRAIN
 from publisher.profiles import ENSEMBLE
+from publisher.scores import UNCERTAINTY_COLUMN
 
 #: Members measured (the main model included) and each further member's steps, full and quick.
 FULL_MEMBERS, QUICK_MEMBERS = 7, 3
@@ -58,8 +59,8 @@ def measure(run_dir: Path, region: Path, members: int, steps: int) -> list[list[
         frames = [[per_member[m][g] for m in range(n)] for g in range(len(files))]
         main_table = pd.concat([combine(f, "main") for f in frames], ignore_index=True)
         mean_table = pd.concat([combine(f, "mean") for f in frames], ignore_index=True)
-        main_q = assess(main_table if n > 1 else main_table.drop(columns="uncertainty"), truth)
-        mean_q = assess(mean_table.drop(columns="uncertainty"), truth)
+        main_q = assess(main_table if n > 1 else main_table.drop(columns=UNCERTAINTY_COLUMN), truth)
+        mean_q = assess(mean_table.drop(columns=UNCERTAINTY_COLUMN), truth)
         c = main_q.calibration
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         rows.append([n, f"{sum(train_seconds[:n]):.0f}", f"{sum(score_seconds[:n]) - score_seconds[0]:.0f}",

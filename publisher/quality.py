@@ -28,6 +28,7 @@ from scipy.stats import rankdata, spearmanr
 
 from publisher.atomic import atomic_path
 from publisher.errors import DevscoreError
+from publisher.scores import UNCERTAINTY_COLUMN
 
 KEYS = ["tile", "year", "row", "col"]
 #: Shuffled-control permutations and block-bootstrap resamples.
@@ -258,7 +259,7 @@ def assess(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0,
             name, Agreement.of(value[ok], true[ok]), Agreement.of(value[ok & is_plain], true[ok & is_plain]),
             Interval.of(gain_all), Interval.of(gain_plain)))
     finite = permuted[np.isfinite(permuted)]
-    calibration = _calibration(joined, resamples, rng) if "uncertainty" in joined.columns else None
+    calibration = _calibration(joined, resamples, rng) if UNCERTAINTY_COLUMN in joined.columns else None
     return QualityReport(
         granules=granules,
         all=Agreement.of(score, true),
@@ -282,11 +283,11 @@ def rank_errors(joined: pd.DataFrame) -> np.ndarray:
 
 def _calibration(joined: pd.DataFrame, resamples: list[np.ndarray], rng: np.random.Generator) -> Calibration | None:
     """Spread vs absolute rank error on the chips with a spread (None when no chip has one)."""
-    has = joined["uncertainty"].notna().to_numpy()
+    has = joined[UNCERTAINTY_COLUMN].notna().to_numpy()
     if has.sum() < 3:
         return None
     error = rank_errors(joined)
-    spread = joined["uncertainty"].to_numpy(np.float64)
+    spread = joined[UNCERTAINTY_COLUMN].to_numpy(np.float64)
     is_plain = joined["plain"].to_numpy(bool)
     frame = joined.assign(truth=error, spread=np.where(has, spread, 0.0))  # same index: the resamples apply
     boot = _bootstrap(frame, ["spread"], has, resamples)[0]
@@ -337,7 +338,7 @@ def write_quality_report(report: QualityReport, scores: pd.DataFrame, truth: pd.
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report.to_dict(), indent=2))
     joined = _years(scores).merge(truth, on=KEYS).dropna(subset=["score", "truth"])
-    calibrated = report.calibration is not None and "uncertainty" in joined.columns
+    calibrated = report.calibration is not None and UNCERTAINTY_COLUMN in joined.columns
     fig, axes = plt.subplots(1, 3 if calibrated else 2, figsize=(16 if calibrated else 11, 5), dpi=110,
                              width_ratios=(1, 1.1, 1) if calibrated else (1, 1.1))
     ax, bars = axes[0], axes[1]
@@ -384,9 +385,9 @@ def _baseline_panel(ax, report: QualityReport) -> None:
 
 def _calibration_panel(ax, joined: pd.DataFrame, calibration: Calibration) -> None:
     """Absolute rank error against the spread: the chips, and the mean error per tenth of the spreads."""
-    part = joined[joined["uncertainty"].notna()]
+    part = joined[joined[UNCERTAINTY_COLUMN].notna()]
     error = rank_errors(part)
-    spread = part["uncertainty"].to_numpy(np.float64)
+    spread = part[UNCERTAINTY_COLUMN].to_numpy(np.float64)
     ax.scatter(spread, error, s=3, alpha=0.15, c="tab:grey", label=f"chips ({len(part)})")
     edges = np.unique(np.quantile(spread, np.linspace(0, 1, 11)))
     which = np.clip(np.searchsorted(edges, spread, side="right") - 1, 0, len(edges) - 2)
