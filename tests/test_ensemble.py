@@ -6,7 +6,6 @@ against the truth is in the quality report."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
