@@ -31,8 +31,9 @@ GPU_TRAINING: dict[str, Any] = {"input_size": NATIVE_INPUT_SIZE, "batch_size": 3
 #: The scorer ensemble (publisher/scoring/ensemble.py) of both profiles: members, the main model included, each
 #: further one trained ``steps`` steps from the main model on a bootstrap resample of the POGs; the published
 #: score is the members' mean (Spearman 0.891 against the main model's 0.876 on the demo region). Sized on the
-#: demo region (docs/economist.md, bench/bench_ensemble.py): 3 members reach a calibration of 0.26 for about
-#: 70 s each beyond the first on 2 idle cores; 4 reach 0.30 but would take `make demo` near its 10 minutes.
+#: demo region (docs/economist.md, bench/bench_ensemble.py): 3 members give a calibration of 0.30 end to end
+#: (goal > 0.2) for an estimated minute per member beyond the first on 2 idle cores; more would take
+#: `make demo` near its 10 minutes.
 ENSEMBLE: dict[str, Any] = {"members": 3, "steps": 10, "score_from": "mean"}
 
 
