@@ -164,6 +164,10 @@ def test_uncertainty_tiles_and_legend_are_served(published, tmp_path):
         point = httpx.get(f"{base}/uncertainty/items/48RVU-2023/point/{lon},{lat}", timeout=30)
         assert point.status_code == 200 and point.json()["values"][0] >= 0
         assert httpx.get(f"{base}/uncertainty/years/1999/WebMercatorQuad/tilejson.json", timeout=30).status_code == 404
+        box = [[lon - 0.2, lat - 0.2], [lon + 0.2, lat - 0.2], [lon + 0.2, lat + 0.2], [lon - 0.2, lat + 0.2]]
+        zonal = httpx.post(f"{base}/zonal", json={"type": "Polygon", "coordinates": [[*box, box[0]]]}, timeout=60)
+        assert zonal.status_code == 200, zonal.text
+        assert all(y["mean_uncertainty"] is not None and y["mean_uncertainty"] > 0 for y in zonal.json()["years"])
 
 
 def _centre_tile(tilejson: dict) -> str:
