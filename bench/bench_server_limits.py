@@ -1,11 +1,12 @@
 """The worst case the request limits allow (issues 8 and 20), on both routers: a mix of the most expensive
 requests still accepted (1024 px tiles with buffers, 2048 px previews, bbox and feature images,
-full-granule statistics at max_size 2048 with MAX_BANDS bands, 16-feature statistics) on the score
-layers and on the night lights (item and year mosaic), sent by 8 concurrent clients to `uvicorn
-tiler_app.asgi:app --workers 2` with the tile cache off: peak RSS of the server and of one worker,
-p50/p99 latency, errors. The probe's refused requests (tile x of 2^63, 4096 px night-light tiles, 64
-repeated bidx, unusable CRSs, oversized bodies) are a row of their own: all must be 4xx. Plain 256 px
-tiles on the same server are the reference row."""
+full-granule statistics at max_size 2048 with MAX_BANDS bands (a repeated band is read once),
+16-feature statistics) on the score layers and on the night lights (item and year mosaic), sent by 8
+concurrent clients to `uvicorn tiler_app.asgi:app --workers 2` with the tile cache off: peak RSS of the
+server and of one worker, p50/p99/max latency, errors; then the same mix one request at a time (the 5 s
+goal of one request). The probe's refused requests (tile x of 2^63, 4096 px night-light tiles, a zoom past
+the served ones, 64 repeated bidx, unusable CRSs, oversized bodies) are a row of their own: all must be
+4xx. Plain 256 px tiles on the same server are the reference row."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from tiler_app.security import process_environment
 CLIENTS = 8
 WORKERS = 2
 GOAL_RSS_MB = 1024
+GOAL_SECONDS = 5.0
+ALONE = "worst allowed mix, one client at a time"
 ITEM = "/collections/devscore-scores/items/48RVU-2023"
 LIGHTS_ITEM = "/nightlights/items/48RVU-2023"
 LIGHTS_YEAR = "/nightlights/years/2023"
@@ -80,7 +83,9 @@ def _refused_requests() -> list[tuple[str, str, dict | None]]:
         ("GET", f"{LIGHTS_ITEM}/tiles/WebMercatorQuad/10/10000000000000000000/421.png", None),
         ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/10/421/10000000000000000000.png", None),
         ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/9/406/214.png?tilesize=4096", None),
-        ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/20/0/0.png", None),
+        # the probe's z20 is served now (over-zoom, issue 17: a cheap upsampled tile, 204 beside the data); the
+        # first zoom past the served ones is refused
+        ("GET", f"{LIGHTS_YEAR}/tiles/WebMercatorQuad/{limits.OVERZOOM_MAX + 1}/0/0.png", None),
         ("GET", f"{LIGHTS_YEAR}/tiles/CanadianNAD83_LCC/2/1/1.png", None),
         ("GET", f"{LIGHTS_ITEM}/statistics?max_size=0", None),
         ("GET", f"{ITEM}/statistics?max_size=2048&" + "&".join(["bidx=1"] * 64), None),
@@ -92,7 +97,8 @@ def _refused_requests() -> list[tuple[str, str, dict | None]]:
     ]
 
 
-async def _load(base: str, requests: list, total: int, expect_ok: bool = True) -> tuple[float, list[float], int]:
+async def _load(base: str, requests: list, total: int, expect_ok: bool = True,
+                clients: int = CLIENTS) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue = asyncio.Queue()
@@ -108,9 +114,9 @@ async def _load(base: str, requests: list, total: int, expect_ok: bool = True) -
             latencies.append((time.perf_counter() - start) * 1000)
             errors += response.status_code != 200 if expect_ok else not 400 <= response.status_code < 500
 
-    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=CLIENTS)) as http:
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=clients)) as http:
         start = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
+        await asyncio.gather(*(client(http) for _ in range(clients)))
         return time.perf_counter() - start, latencies, errors
 
 
@@ -166,18 +172,19 @@ def run(quick: bool = False) -> str:
         with running_server([str(Path(sys.executable).parent / "uvicorn"), "tiler_app.asgi:app", "--port", str(port),
                              "--workers", str(WORKERS), "--log-level", "warning"], f"{base}/layers", env) as proc:
             asyncio.run(_load(base, plain, len(plain)))  # warm both workers' GDAL caches and imports
-            rows, peaks, worker_peaks = [], {}, {}
+            rows, peaks, worker_peaks, slowest = [], {}, {}, {}
             refused = _refused_requests()
-            for name, requests, total, ok in (
-                    ("worst allowed mix, both routers", worst, len(worst) * rounds, True),
-                    ("the probe's refused requests (errors: not 4xx)", refused, len(refused) * rounds, False),
-                    ("plain 256 px tiles (reference)", plain, len(plain) * rounds, True)):
+            for name, requests, total, ok, clients in (
+                    ("worst allowed mix, both routers", worst, len(worst) * rounds, True, CLIENTS),
+                    (ALONE, worst, len(worst), True, 1),
+                    ("the probe's refused requests (errors: not 4xx)", refused, len(refused) * rounds, False, CLIENTS),
+                    ("plain 256 px tiles (reference)", plain, len(plain) * rounds, True, CLIENTS)):
                 with _PeakRSS(proc.pid) as rss:
-                    elapsed, latencies, errors = asyncio.run(_load(base, requests, total, ok))
-                peaks[name], worker_peaks[name] = rss.peak / 2**20, rss.peak_worker / 2**20
+                    elapsed, latencies, errors = asyncio.run(_load(base, requests, total, ok, clients))
+                peaks[name], worker_peaks[name], slowest[name] = rss.peak / 2**20, rss.peak_worker / 2**20, max(latencies)
                 rows.append([name, total, f"{total / elapsed:.1f}", f"{np.percentile(latencies, 50):.0f}",
-                             f"{np.percentile(latencies, 99):.0f}", errors, f"{rss.peak / 2**20:.0f}",
-                             f"{rss.peak_worker / 2**20:.0f}"])
+                             f"{np.percentile(latencies, 99):.0f}", f"{max(latencies):.0f}", errors,
+                             f"{rss.peak / 2**20:.0f}", f"{rss.peak_worker / 2**20:.0f}"])
     worst_peak = peaks["worst allowed mix, both routers"]
     worker_peak = worker_peaks["worst allowed mix, both routers"]
     verdict = (f"peak RSS < {GOAL_RSS_MB} MB per worker: {'met' if worker_peak < GOAL_RSS_MB else 'missed'} "
@@ -186,11 +193,13 @@ def run(quick: bool = False) -> str:
     return "\n".join([
         f"### Worst-case request mix under the limits ({WORKERS} workers, {CLIENTS} concurrent clients, tile cache off)",
         "",
-        table(["requests", "count", "req/s", "p50 ms", "p99 ms", "errors", "peak server RSS MB (all processes)",
+        table(["requests", "count", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "peak server RSS MB (all processes)",
                "peak RSS MB (one worker)"], rows),
         "",
         f"Goal: {verdict} ({worst_peak:.0f} MB; {worst_peak / peaks['plain 256 px tiles (reference)']:.2f}x the "
-        f"plain-tile run). The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
+        f"plain-tile run). Each request of the mix alone (one client): slowest {slowest[ALONE] / 1000:.1f} s, "
+        f"{'within' if slowest[ALONE] < GOAL_SECONDS * 1000 else 'over'} {GOAL_SECONDS:g} s; under {CLIENTS} clients "
+        f"the p99 adds the queueing of a CPU-bound mix on the machine's cores. The mix: preview and statistics at max_size {limits.MAX_IMAGE_SIDE}, a full-granule "
         f"bbox TIFF at {limits.MAX_IMAGE_SIDE} px, a native-resolution bbox just under MAX_IMAGE_PIXELS, a "
         f"{limits.MAX_IMAGE_SIDE} px feature image, statistics of {limits.MAX_FEATURES} features (max_size x "
         f"cover_scale = {limits.MAX_COVERAGE_SIDE}) and "

@@ -29,6 +29,7 @@ from publisher.mpi import Communicator, map_gather, my_share, world
 from publisher.paint import resolve_device
 from publisher.publish import Published, publish_granule_year
 from publisher.scores import GranuleYear, read_chip_scores
+from publisher.stac import SceneSource
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ class IngestReport:
 
 
 def _stage(granule: GranuleYear, staging: Path, device: str, threads: int | None, bar: tqdm | None,
-           decorate: Callable[[pystac.Item], None] | None) -> Published:
-    published = publish_granule_year(granule, staging, device=device, threads=threads)
+           decorate: Callable[[pystac.Item], None] | None, source: SceneSource) -> Published:
+    published = publish_granule_year(granule, staging, device=device, threads=threads, source=source)
     if decorate is not None:
         decorate(published.item)
     if bar is not None:
@@ -63,13 +64,15 @@ def publish_table(
     static: bool = True,
     pgstac: str | None = None,
     any_year: bool = False,
+    source: SceneSource = SceneSource(),
 ) -> IngestReport | None:
     """Publish every granule-year of ``table`` into ``catalog_dir``; returns the report on rank 0.
 
     ``decorate(item)`` adds to each staged Item what the table does not know (the model and provenance
     of a `devscore run`) before anything is installed. With ``pgstac`` (a DSN) the items are loaded
     into that database too, in one transaction; ``static=False`` writes no static catalog: the asset
-    files land under ``catalog_dir`` and the items in pgstac only. ``any_year`` publishes years outside Sentinel-2's era."""
+    files land under ``catalog_dir`` and the items in pgstac only. ``any_year`` publishes years outside Sentinel-2's era.
+    ``source`` says where the table's scenes came from: an item links its scenes only where it gives them an address."""
     if not static and pgstac is None:
         raise DevscoreError("without the static catalog (--no-static) give a pgstac database (--pgstac DSN)")
     if pgstac is not None:  # psycopg and pypgstac (the pgstac extra) only when asked for
@@ -102,7 +105,8 @@ def publish_table(
         with tqdm(total=len(my_share(granules, comm)), desc=label, unit="granule-year",
                   disable=not (progress and comm.is_root)) as bar:
             threads = None if comm.size == 1 else max(1, (os.cpu_count() or 1) // comm.size)
-            stage = partial(_stage, staging=staging, device=device, threads=threads, bar=bar, decorate=decorate)
+            stage = partial(_stage, staging=staging, device=device, threads=threads, bar=bar, decorate=decorate,
+                            source=source)
             gathered = map_gather(stage, granules, comm)
         if gathered is None:  # not rank 0: rank 0 alone writes the catalog
             return None

@@ -20,7 +20,7 @@ from devscore.run import run_all
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
 from publisher.pipeline import RunConfig
-from publisher.profiles import CPU_TRAINING, ENSEMBLE
+from publisher.profiles import CPU, CPU_TRAINING, ENSEMBLE
 from publisher.runstate import RunState, stage_key
 
 log = logging.getLogger("devscore.demo")
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     synth_seconds = time.perf_counter() - synth_start
     config = RunConfig(tiles=list(DEMO_TILES), years=list(DEMO_YEARS), out=out / "run",
                        search={"source_catalog": region / "source"}, ranker="heuristic", train_options=train,
-                       ensemble=ensemble)
+                       ensemble=ensemble, views=1 if args.quick else CPU.views)
     nightlights = sorted((region / "nightlights").glob("viirs_*.tif"))
     # the extension schemas of catalog.validate.default_schema_dir(): the demo never fetches them
     report = run_all(config, out / "catalog", world(), truth=region, nightlights=nightlights, announce=print)

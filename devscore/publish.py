@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from publisher.cli_types import NonEmptyPath
+from publisher.constants import SOURCES
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,10 +25,17 @@ from publisher.cli_types import NonEmptyPath
 @click.option("--static/--no-static", default=True, show_default=True,
               help="Write the static catalog; with --no-static the asset files land under --catalog and the "
                    "items in --pgstac only.")
+@click.option("--source", "source", type=click.Choice(list(SOURCES)),
+              default=None, help="Where the table's scenes came from, recorded as devscore:source. Items link "
+                                 "their scene_id only where the scenes have an address: planetary-computer links "
+                                 "its scene items; other sources only with --scene-url; no --source, no link.")
+@click.option("--scene-url", "scene_url", default=None, metavar="TEMPLATE",
+              help="URL of a scene item, {} standing for the scene id "
+                   "(e.g. https://stac.example/collections/sentinel-2-l2a/items/{}).")
 @click.option("--any-year", is_flag=True,
               help="Publish scene years outside Sentinel-2's era (2015 on) too, e.g. of another sensor.")
 def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgstac: str | None, static: bool,
-            any_year: bool) -> None:
+            source: str | None, scene_url: str | None, any_year: bool) -> None:
     """Publish the granule-years of a chip-score table into a STAC catalog.
 
     Each granule-year becomes an Item `{tile}-{year}` with a Cloud-Optimized GeoTIFF of scores in
@@ -41,11 +49,15 @@ def publish(scores: Path, catalog_dir: Path, device: str, no_progress: bool, pgs
       devscore publish --scores scores.csv --catalog out/catalog
       mpiexec -n 2 devscore publish --scores scores.csv --catalog out/catalog
       devscore publish --scores scores.csv --catalog out/assets --no-static --pgstac postgresql://...
+      devscore publish --scores scores.csv --catalog out/catalog --source planetary-computer
     """
     from catalog.ingest import publish_table
+    from publisher.stac import scene_source_of
+
+    scene_source = scene_source_of(source, scene_url)  # a scene URL that cannot link fails before any painting
 
     report = publish_table(scores, catalog_dir, device=device, progress=not no_progress, static=static,
-                          pgstac=pgstac, any_year=any_year)
+                          pgstac=pgstac, any_year=any_year, source=scene_source)
     if report is None:  # a non-root MPI rank
         return
     width = max([len(p.item.id) for p in report.published] + [10])

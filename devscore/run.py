@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the heavy modules are imported where they are used, so `dev
     from publisher.pipeline import RunConfig, StageRun
     from publisher.plan import Plan
     from publisher.runstate import RunState
+    from publisher.stac import SceneSource
 
 
 @dataclass
@@ -84,23 +85,23 @@ def default_truth(search: dict) -> Path | None:
     return truth.parent if truth.is_dir() else None
 
 
-def scene_source(search: dict) -> tuple[str, str | None]:
-    """(``devscore:source``, URL template of a scene item or None) of a run's scene search: a `devscore
-    synth` catalog is synthetic (its scenes have no address to link), Planetary Computer and other STAC
-    APIs serve their scene items."""
+def scene_source(search: dict) -> SceneSource:
+    """Where a run's scenes came from (``devscore:source`` and the URL template of a scene item or None), from
+    its scene search: a `devscore synth` catalog is synthetic (its scenes have no address to link), Planetary
+    Computer and other STAC APIs serve their scene items."""
     from publisher.imagery.acquire import PLANETARY_COMPUTER
-    from publisher.stac import SOURCE_ITEM_URL
+    from publisher.stac import scene_source_of
 
     source = search.get("source_catalog")
     if source is not None:
         scene = next(Path(source).glob("*/*/*.json"), None)  # one scene item says what the catalog holds
         synthetic = scene is not None and json.loads(scene.read_text(encoding="utf-8")).get(
             "properties", {}).get("devscore:synthetic") is True
-        return ("synthetic" if synthetic else "local-catalog"), None
+        return scene_source_of("synthetic" if synthetic else "local-catalog")
     api = (search.get("stac_api") or PLANETARY_COMPUTER).rstrip("/")
     if api == PLANETARY_COMPUTER:
-        return "planetary-computer", SOURCE_ITEM_URL
-    return "stac-api", f"{api}/collections/sentinel-2-l2a/items/{{}}"
+        return scene_source_of("planetary-computer")
+    return scene_source_of("stac-api", f"{api}/collections/sentinel-2-l2a/items/{{}}")
 
 
 def nightlights_for_year(files: list[Path], year: int) -> list[Path]:
@@ -170,7 +171,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.runstate import RunState, file_sha256, stage_key
     from publisher.constants import UNCERTAINTY_ASSET
     from publisher.scoring.ensemble import ensemble_properties
-    from publisher.stac import record_source
+    from publisher.stac import refresh_lineage
 
     catalog_dir = catalog_dir.resolve()
     check_targets_on_root(comm, catalog_dir, nightlights or [], list(config.years))
@@ -184,18 +185,16 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
         model_item = comm.bcast(model_item)
         provenance = comm.bcast(score_provenance(result.checkpoint) if comm.is_root else None)
-        source = scene_source(config.search)
-
         def decorate(item: pystac.Item) -> None:
             item.add_link(pystac.Link("derived_from", model_item_href(model_item), media_type=pystac.MediaType.GEOJSON,
                                       title="Scoring model (devscore-models)"))
             item.properties.update(provenance)
-            record_source(item, *source)
+            refresh_lineage(item)  # the ranker is known now
             if UNCERTAINTY_ASSET in item.assets:
                 item.properties["devscore:ensemble"] = ensemble_properties(config.ensemble)
 
         publish_table(result.scores, catalog_dir, device=config.device, comm=comm, progress=config.progress,
-                      decorate=decorate)
+                      decorate=decorate, source=scene_source(config.search))
         if comm.is_root:
             publish_model(catalog_dir, model_item, result.checkpoint)
             publish_changes(catalog_dir)  # devscore-change: every granule's change between its years
@@ -292,44 +291,53 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
     plan = Plan(jobs, scenes, stage_lines(out, {k: v for k, v in provided.items() if v}), device, profile.name,
                 settings)
     plan.notes.append(f"Precision: {profile.precision() if device != 'cpu' else 'float32'}")
+    plan.notes.append(f"Scoring: each chip's mean over {profile.views} of its rotations and flips" if profile.views > 1
+                      else "Scoring: one view per chip")
     if provided.get("train"):
         plan.notes.append("Training: given by --checkpoint; its own settings apply.")
     n_chips = len(jobs) * 32 * 32
     source_px = max(1, round(CHIP_SIZE * (grid or GRANULE_SIZE) / GRANULE_SIZE))
     plan.estimates, memory = estimate(settings, n_chips, source_px, device)
-    fit_batch_to_memory(plan, memory, max_memory_mb, given.get("batch_size") is not None)
+    plan.estimates["score"].seconds *= profile.views  # one forward pass per view (publisher.scoring.tta)
+    fit_batch_to_memory(plan, memory, max_memory_mb)
     if train_minutes is not None and given.get("max_epochs") is None:
         value = {name: s.value for name, s in settings.items()}
-        per_epoch = plan.estimates["train"].seconds / value["max_epochs"]
-        epochs = max(1, int(train_minutes * 60 / per_epoch))
+        train = plan.estimates["train"]
+        per_epoch = (train.seconds - train.fixed_s) / value["max_epochs"]
+        epochs = max(1, int((train_minutes * 60 - train.fixed_s) / per_epoch))
         settings["max_epochs"] = Setting(epochs, f"--train-minutes {train_minutes:g}")
-        plan.estimates["train"].seconds = per_epoch * epochs
+        train.seconds = train.fixed_s + per_epoch * epochs
     if ensemble and ensemble.get("members", 1) > 1:
         from publisher.scoring.ensemble import plan_ensemble
 
-        plan_ensemble(plan, ensemble)
+        plan_ensemble(plan, {**ensemble, "views": profile.views})
     if provided.get("train"):
         plan.estimates.pop("train")
     return plan
 
 
-def fit_batch_to_memory(plan: "Plan", memory, max_memory_mb: float, batch_given: bool) -> None:
-    """Shrink the training batch until a step fits ``max_memory_mb``; a budget below one step of the smallest
-    batch (or of the batch given by --batch-size) is an error naming the minimum."""
+def fit_batch_to_memory(plan: "Plan", memory, max_memory_mb: float) -> None:
+    """Keep the training batch and, when a step of it does not fit ``max_memory_mb``, split each step into the
+    fewest micro-batches that fit, their gradients accumulated (the plan's ``accumulate``). A budget below a
+    micro-batch of 2 chips (per POG level with the rank loss) is an error naming the minimum."""
+    import math
+
     from publisher.plan import chips_per_step
     from publisher.profiles import Setting
 
     batch, loss = plan.settings["batch_size"].value, plan.settings["loss"].value
-    fits = [b for b in range(batch, 1, -1) if memory.peak_mb(chips_per_step(b, loss)) <= max_memory_mb]
-    smallest = 2 if not batch_given else batch
-    if not fits or (batch_given and fits[0] != batch):
-        need = memory.peak_mb(chips_per_step(smallest, loss))
+
+    def need(parts: int) -> float:
+        return memory.peak_mb(chips_per_step(math.ceil(batch / parts), loss))
+
+    fits = [parts for parts in range(1, batch // 2 + 1) if need(parts) <= max_memory_mb]
+    if not fits:
         raise DevscoreError(f"--max-memory {max_memory_mb:.0f} MB is below what one training step needs: at least "
-                            f"{need:.0f} MB (batch {smallest} at {plan.settings['input_size'].value} px)")
-    if fits[0] != batch:
-        plan.settings["batch_size"] = Setting(fits[0], f"--max-memory {max_memory_mb:.0f}")
-        plan.estimates["train"].peak_mb = memory.peak_mb(chips_per_step(fits[0], loss))
-        plan.estimates["train"].seconds *= fits[0] / batch  # a step costs in proportion to its chips
+                            f"{need(batch // 2):.0f} MB (micro-batches of 2 chips{' per POG level' if loss == 'rank' else ''}"
+                            f" at {plan.settings['input_size'].value} px)")
+    if fits[0] > 1:
+        plan.settings["accumulate"] = Setting(fits[0], f"--max-memory {max_memory_mb:.0f}")
+        plan.estimates["train"].peak_mb = need(fits[0])
 
 
 def check_vlm_endpoint(comm: Communicator) -> None:
@@ -389,7 +397,8 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 @click.option("--train-minutes", type=click.FloatRange(0, min_open=True), default=None, callback=finite,
               help="Size the training (epochs) to about this many minutes, from timed warm-up steps.")
 @click.option("--max-memory", type=click.FloatRange(1, min_open=False), default=None, callback=finite,
-              help="Memory budget in MB for a training step; the batch shrinks to fit [default: half the machine's].")
+              help="Memory budget in MB for a training step; a step that does not fit runs as micro-batches whose "
+                   "gradients accumulate [default: half the machine's].")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan (stages, settings, estimates) and exit; "
                                                        "writes nothing.")
 @click.option("--truth", type=NonEmptyPath(path_type=Path, file_okay=False, exists=True), default=None,
@@ -428,6 +437,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         raise click.UsageError("--ranker file needs --pog FILE")
     from publisher.mpi import world
     from publisher.pipeline import RunConfig
+    from publisher.profiles import PROFILE_VIEWS
 
     comm = world()
     if pgstac is not None and comm.is_root:  # a database that cannot be used fails before any stage runs
@@ -459,7 +469,8 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=tiles, years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
-                       train_options=train_options, ensemble=ensemble, device=device, progress=progress)
+                       train_options=train_options, ensemble=ensemble, device=device, progress=progress,
+                       views=PROFILE_VIEWS[plan.profile])
     announce = click.echo if comm.is_root else (lambda line: None)
     report = run_all(config, catalog_dir or out / "catalog", comm, truth=truth or default_truth(search),
                      nightlights=list(nightlights), schemas=schemas, announce=announce)

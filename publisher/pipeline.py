@@ -50,6 +50,7 @@ class RunConfig:
     ensemble: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     progress: bool = True
+    views: int = 1  # dihedral views each chip is scored from (the profile's; publisher.scoring.tta)
 
     def __post_init__(self) -> None:
         """Refuse bad training options now, not after the chips and the ranking are made."""
@@ -189,17 +190,17 @@ def run_stages(config: RunConfig, comm: Communicator, announce: Callable[[str], 
     members, ensemble_run = _ensemble_stage(config, state, comm, ranking_dir, chips_dir, checkpoint, out, announce)
     if ensemble_run is not None:
         stages.append(ensemble_run)
-    score_key = comm.bcast(stage_key("score", fingerprint, [file_sha256(m) for m in members], config.ensemble)
-                           if comm.is_root else None)
+    score_key = comm.bcast(stage_key("score", fingerprint, [file_sha256(m) for m in members], config.ensemble,
+                                     config.views) if comm.is_root else None)
 
     def do_score() -> list[Path]:
         if len(members) > 1:
             from publisher.scoring.ensemble import EnsembleConfig, score_ensemble
 
             score_ensemble(members, chips_dir, scores, EnsembleConfig(**config.ensemble).score_from, comm=comm,
-                           device=config.device, progress=config.progress)
+                           device=config.device, progress=config.progress, views=config.views)
         else:
-            score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device)
+            score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device, views=config.views)
         return [scores]
 
     stages.append(_timed(state, "score", score_key, comm, do_score, announce))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.constants import CHIPS_PER_SIDE
+from publisher.constants import CONVERT_PIXELS, GRAY_CACHE_MB
 from publisher.profiles import Profile, Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
@@ -30,6 +30,7 @@ class Estimate:
 
     seconds: float
     peak_mb: float
+    fixed_s: float = 0.0  # the part of ``seconds`` that does not grow with the epochs (model set-up, final save)
 
 
 @dataclass
@@ -91,9 +92,12 @@ class StepMemory:
 
 
 def time_training_step(input_size: int, chips_per_step: int, loss: str, device: str, levels: int = PLAN_LEVELS
-                       ) -> tuple[float, float, float]:
+                       ) -> tuple[float, float, float, float, float]:
     """Seconds of one optimizer step of ``chips_per_step`` chips (scaled from a small timed batch), the resident
-    memory before the warm-up and the memory the warm-up added per chip of its batch (MB)."""
+    memory before the warm-up and the memory the warm-up added per chip of its batch (MB), the seconds to
+    build the model and to serialise the training state (training saves it after every epoch)."""
+    import io
+
     import torch
 
     from publisher.scoring.losses import rank_loss, seed_loss
@@ -101,7 +105,9 @@ def time_training_step(input_size: int, chips_per_step: int, loss: str, device: 
 
     dev = pick_device(device)
     before = rss_mb()
+    start = time.perf_counter()
     model = Scorer(input_size).to(dev)
+    build_s = time.perf_counter() - start
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
     fits = max(2, min(chips_per_step, WARMUP_PIXELS // input_size ** 2))
@@ -123,8 +129,33 @@ def time_training_step(input_size: int, chips_per_step: int, loss: str, device: 
             torch.cuda.synchronize()
         if step:
             seconds.append(time.perf_counter() - start)
-    per_chip = max(0.0, peak_rss_mb() - before) / n if dev.type == "cpu" else 0.0  # GPU memory is the card's
-    return sum(seconds) / len(seconds) * chips_per_step / n, before, per_chip
+    start = time.perf_counter()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
+    save_s = time.perf_counter() - start
+    # the weights, their gradients and Adam's two moments do not grow with the batch: the base holds them
+    fixed = 4 * sum(p.numel() * p.element_size() for p in model.parameters()) / 2 ** 20 if dev.type == "cpu" else 0.0
+    per_chip = max(0.0, peak_rss_mb() - before - fixed) / n if dev.type == "cpu" else 0.0  # GPU memory is the card's
+    return sum(seconds) / len(seconds) * chips_per_step / n, before + fixed, per_chip, build_s, save_s
+
+
+def time_conversion(source_chip_px: int, input_size: int) -> float:
+    """Seconds to read-convert one chip of ``source_chip_px`` px to grayscale at ``input_size`` (training does it
+    once per chip it keeps in its cache, and per batch for chips beyond it)."""
+    import numpy as np
+    import torch
+
+    from publisher.scoring.model import to_gray
+
+    from publisher.scoring.chipsource import convert_chunk
+
+    chunk = convert_chunk(source_chip_px)
+    n = max(4 * chunk, min(32, WARMUP_PIXELS // source_chip_px ** 2))
+    rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, source_chip_px, source_chip_px, 3), np.uint8))
+    to_gray(rgb[:chunk], input_size)
+    start = time.perf_counter()
+    for first in range(0, n, chunk):
+        to_gray(rgb[first:first + chunk], input_size)
+    return (time.perf_counter() - start) / n
 
 
 def time_scoring(input_size: int, device: str) -> float:
@@ -158,21 +189,30 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     value = {name: s.value for name, s in settings.items()}
     size, batch, loss = value["input_size"], value["batch_size"], value["loss"]
     per_step = chips_per_step(batch, loss)
-    step_s, base_mb, per_chip_mb = time_training_step(size, per_step, loss, device)
+    step_s, base_mb, per_chip_mb, build_s, save_s = time_training_step(size, per_step, loss, device)
     chip_s = time_scoring(size, device)
+    convert_s = time_conversion(source_chip_px, size)
+    cached = min(n_chips, int(GRAY_CACHE_MB * 2 ** 20 // size ** 2))  # converted once, then kept
     n_train = max(1, int(n_chips * (1 - VALIDATION_FRACTION)))
     steps = value.get("steps_per_epoch") or max(1, math.ceil(n_train / per_step))
     epochs = value["max_epochs"]
     # validation scores its chips once, then runs the loss: whole steps (rank) or each chip twice more (seed)
     n_val = max(1, int(n_chips * VALIDATION_FRACTION))
     validation_s = chip_s * (n_val + (math.ceil(n_val / per_step) * per_step if loss == "rank" else 2 * n_val))
-    train_s = epochs * (steps * step_s + validation_s)
-    gray_mb = n_chips * size * size / 2 ** 20  # the training chips, uint8 at the input side
-    granule_mb = CHIPS_PER_SIDE ** 2 * source_chip_px ** 2 * 3 / 2 ** 20  # one granule-year's chips, uint8 RGB
-    memory = StepMemory(base_mb, per_chip_mb, gray_mb + granule_mb)
-    return ({"train": Estimate(train_s, memory.peak_mb(per_step)),
+    # chips beyond the cache are read and converted again whenever a batch or the validation holds them
+    uncached_share = 1 - cached / n_chips
+    per_epoch_reads = steps * per_step + 3 * n_val
+    per_epoch_s = steps * step_s + validation_s + uncached_share * per_epoch_reads * convert_s + save_s
+    fixed_s = build_s * 2 + save_s + cached * convert_s  # model and best copy; model.pt; each chip converted once
+    train_s = fixed_s + epochs * per_epoch_s
+    cache_mb = cached * size * size / 2 ** 20  # the converted training chips kept, uint8 at the input side
+    chunk_mb = max(CONVERT_PIXELS, source_chip_px ** 2) * 3 * 5 / 2 ** 20  # a chunk's RGB chips, uint8 and float32
+    memory = StepMemory(base_mb, per_chip_mb, cache_mb + chunk_mb)
+    return ({"train": Estimate(train_s, memory.peak_mb(per_step), fixed_s),
              # inference keeps no activations for a backward pass: about a third of a training step's per chip
-             "score": Estimate(n_chips * chip_s, base_mb + per_chip_mb * SCORE_BATCH / 3 + 2 * granule_mb)}, memory)
+             "score": Estimate(build_s + n_chips * (chip_s + convert_s), base_mb + per_chip_mb * SCORE_BATCH / 3 + chunk_mb,
+                               build_s)},
+            memory)
 
 
 def stage_lines(out: Path, given: dict[str, Any]) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from publisher.chips_table import write_chips_tables
 from publisher.constants import (CHIPS_ASSET, CHIPS_FLATGEOBUF_ASSET, SCORE_ASSET, THUMBNAIL_ASSET, UNCERTAINTY_ASSET,
                                  UNCERTAINTY_BAND_DESCRIPTION)
 from publisher.scores import GranuleYear
-from publisher.stac import create_item
+from publisher.stac import SceneSource, create_item
 from publisher.thumbnail import write_thumbnail
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,13 @@ class Published:
 
 
 def publish_granule_year(
-    granule: GranuleYear, staging_dir: Path, device: str = "auto", threads: int | None = None
+    granule: GranuleYear, staging_dir: Path, device: str = "auto", threads: int | None = None,
+    source: SceneSource = SceneSource(),
 ) -> Published:
     """Write the assets and Item of one granule-year into ``staging_dir/<item id>/``.
 
-    ``threads`` caps the COG writer's threads (see :func:`publisher.cog.write_score_cog`).
+    ``threads`` caps the COG writer's threads (see :func:`publisher.cog.write_score_cog`); ``source`` says
+    where the scenes came from (:func:`publisher.stac.record_source`).
     """
     start = time.perf_counter()
     folder = Path(staging_dir) / granule.id
@@ -53,7 +55,8 @@ def publish_granule_year(
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
     chips, chips_fgb = write_chips_tables(granule, folder / ASSET_FILES[CHIPS_ASSET],
                                           folder / ASSET_FILES[CHIPS_FLATGEOBUF_ASSET])
-    item = create_item(granule, granule.grid, score, thumbnail, chips, chips_fgb, uncertainty)
+    item = create_item(granule, granule.grid, score, thumbnail, chips, chips_fgb, source=source,
+                       uncertainty_path=uncertainty)
     seconds = time.perf_counter() - start
     log.debug("staged %s in %.2f s", granule.id, seconds)
     return Published(item=item, folder=folder, seconds=seconds)

@@ -318,7 +318,7 @@ def ranker_index(chips_dir: str | Path) -> pd.DataFrame:
 
     frames = []
     for chip_file in list_chip_files(chips_dir):
-        chips = chip_file.load()
+        chips = chip_file.load(lazy=True)  # only the usable chips are read
         ok = chips.flags == 0
         frames.append(pd.DataFrame({"tile": chip_file.tile, "year": chip_file.year, "row": chips.rows[ok].astype(int),
                                     "col": chips.cols[ok].astype(int), "value": builtup_share(chips.chips[ok])}))

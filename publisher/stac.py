@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Sequence
 from pathlib import Path
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -24,32 +24,30 @@ from publisher.constants import (
     CHIPS_FLATGEOBUF_ASSET,
     COLLECTION_ID,
     COLORMAP,
+    PLANETARY_COMPUTER,
     SCORE_ASSET,
     SCORE_BAND_DESCRIPTION,
     SCORE_MAX,
     SCORE_MIN,
     SCORE_NODATA,
+    SOURCES,
     THUMBNAIL_ASSET,
     UNCERTAINTY_ASSET,
     UNCERTAINTY_BAND_DESCRIPTION,
     UNCERTAINTY_COLORMAP,
     UNCERTAINTY_DISPLAY,
 )
+from publisher.errors import DevscoreError
 from publisher.grid import ChipGrid, TileGrid
 from publisher.scores import GranuleYear
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 #: Where a scene id points when the source is Planetary Computer's Sentinel-2 L2A collection.
-SOURCE_ITEM_URL = "https://planetarycomputer.microsoft.com/api/stac/v1/collections/sentinel-2-l2a/items/{}"
+SOURCE_ITEM_URL = PLANETARY_COMPUTER + "/collections/sentinel-2-l2a/items/{}"
 #: How the clusters were ordered, by the ranker an item records (``devscore:ranker``).
 RANKED_BY = {"heuristic": "ranked by devscore's pixel-index heuristic (offline, no vision-language model)",
              "vlm": "ranked by a vision-language model",
              "file": "ordered by a partial order graph (POG) a person wrote"}
-#: Where the scenes came from, by the source an item records (``devscore:source``).
-SOURCES = {"synthetic": "synthetic Sentinel-2-like scenes (devscore synth)",
-           "planetary-computer": "Sentinel-2 L2A scenes from Planetary Computer",
-           "stac-api": "Sentinel-2 L2A scenes from a STAC API",
-           "local-catalog": "Sentinel-2 L2A scenes from a local STAC catalog"}
 COG_MEDIA_TYPE = pystac.MediaType.COG
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 FLATGEOBUF_MEDIA_TYPE = "application/vnd.flatgeobuf"
@@ -121,21 +119,71 @@ def lineage(ranker: str | None, source: str | None) -> str:
             "cut from")
 
 
-def record_source(item: pystac.Item, source: str, scene_url: str | None) -> None:
-    """Record where the item's scene came from (``devscore:source``, ``devscore:scene_id``), link the
-    scene only where it exists (``scene_url``, a template taking the scene id; None for a scene with no
-    address, as a synthetic one), and derive the lineage from the source and the item's ranker."""
-    scenes = [link for link in item.links if link.rel == "derived_from" and (link.title or "").startswith("Source scene")]
-    for link in scenes:
+class SceneSource(NamedTuple):
+    """Where a table's scenes came from: ``name``, a key of ``SOURCES`` (None: nobody said), and
+    ``scene_url``, the URL template of a scene item (``{}`` takes the scene id) where the scenes have an
+    address (None: no link is made)."""
+
+    name: str | None = None
+    scene_url: str | None = None
+
+
+class SceneSourceError(DevscoreError):
+    """A scene source that cannot say where its scenes are."""
+
+
+def scene_source_of(name: str | None, scene_url: str | None = None) -> SceneSource:
+    """The scene source a user named (``devscore publish --source/--scene-url``): Planetary Computer links
+    its scene items unless told another address; a STAC API or local catalog links only to the template
+    given; synthetic scenes have no address; an unnamed source links nothing."""
+    if name is not None and name not in SOURCES:
+        raise SceneSourceError(f"unknown scene source {name!r} (one of {', '.join(SOURCES)})")
+    if scene_url is not None:
+        if name in (None, "synthetic"):
+            raise SceneSourceError(f"a scene URL needs a source whose scenes have an address, not "
+                                   f"{name or 'an unnamed source'} (give --source)")
+        if scene_url.count("{}") != 1:
+            raise SceneSourceError(f"scene URL {scene_url!r} must hold {{}} once, where the scene id goes")
+    if name == "planetary-computer" and scene_url is None:
+        scene_url = SOURCE_ITEM_URL
+    return SceneSource(name, scene_url)
+
+
+def source_scenes(granule: GranuleYear) -> list[tuple[str, str]]:
+    """(scene id, link title) of the scenes behind a granule-year's scores: its chosen scene, then those
+    that filled its blank and cloudy chips (with their chip counts)."""
+    scenes = [(granule.scene_id, f"Source scene {granule.scene_id}")] if granule.scene_id else []
+    if granule.chip_scenes is not None:
+        used = granule.chip_scenes[~np.isnan(granule.scores)]
+        for scene in sorted({s for s in used if s and s != granule.scene_id}):
+            scenes.append((scene, f"Source scene {scene} ({int(np.sum(used == scene))} gap-filled chips)"))
+    return scenes
+
+
+def record_source(item: pystac.Item, granule: GranuleYear, source: SceneSource) -> None:
+    """The one place that says where an item's scenes came from: ``devscore:scene_id`` (the chosen scene),
+    ``devscore:source`` (when the source was said), a ``derived_from`` link per scene only where the source
+    gives scenes an address (``source.scene_url``), and the lineage from the source and the item's ranker."""
+    for link in [link for link in item.links if link.rel == "derived_from"
+                 and (link.title or "").startswith("Source scene")]:
         item.links.remove(link)
-    item.properties["devscore:source"] = source
-    if scenes:  # the chosen scene first, then those that filled its gaps
-        item.properties["devscore:scene_id"] = scenes[0].title.removeprefix("Source scene ")
-    for link in scenes if scene_url else []:
-        scene_id = link.title.removeprefix("Source scene ").split(" (")[0]
-        item.add_link(pystac.Link(rel="derived_from", target=scene_url.format(scene_id),
-                                  media_type=pystac.MediaType.GEOJSON, title=link.title))
-    item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"), source)
+    if granule.scene_id:
+        item.properties["devscore:scene_id"] = granule.scene_id
+    if source.name is not None:
+        item.properties["devscore:source"] = source.name
+    else:
+        item.properties.pop("devscore:source", None)
+    for scene_id, title in source_scenes(granule) if source.scene_url else []:
+        item.add_link(pystac.Link(rel="derived_from", target=source.scene_url.format(scene_id),
+                                  media_type=pystac.MediaType.GEOJSON, title=title))
+    refresh_lineage(item)
+
+
+def refresh_lineage(item: pystac.Item) -> None:
+    """Word ``processing:lineage`` from what the item records (``devscore:ranker``, ``devscore:source``);
+    called again by whoever adds the ranker later (`devscore run`'s provenance)."""
+    item.properties["processing:lineage"] = lineage(item.properties.get("devscore:ranker"),
+                                                    item.properties.get("devscore:source"))
 
 
 def _table_fields(asset: pystac.Asset, parquet_path: Path) -> None:
@@ -151,11 +199,12 @@ def _table_fields(asset: pystac.Asset, parquet_path: Path) -> None:
 
 def create_item(
     granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path,
-    chips_flatgeobuf_path: Path | None = None, uncertainty_path: Path | None = None,
+    chips_flatgeobuf_path: Path | None = None, source: SceneSource = SceneSource(),
+    uncertainty_path: Path | None = None,
 ) -> pystac.Item:
     """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets (GeoParquet, and the same
     table as FlatGeobuf when given); the projection fields describe the COG's grid, the one the chips
-    were cut from."""
+    were cut from; ``source`` says where the scenes came from (no scene link unless it gives an address)."""
     year = granule.year
     cut = granule.chip_grid
     item = pystac.Item(
@@ -172,7 +221,6 @@ def create_item(
             "processing:software": {"devscore": __version__},
             "processing:level": "L3",
             "devscore:coverage": round(granule.coverage, 4),
-            "processing:lineage": lineage(None, None),
         },
         collection=COLLECTION_ID,
     )
@@ -238,14 +286,5 @@ def create_item(
     if UNCERTAINTY_ASSET in item.assets:
         renders[UNCERTAINTY_ASSET] = Render.create(**UNCERTAINTY_RENDER)
     RenderExtension.ext(item, add_if_missing=True).apply(renders)
-    if granule.scene_id:
-        item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(granule.scene_id),
-                                  media_type=pystac.MediaType.GEOJSON, title=f"Source scene {granule.scene_id}"))
-    if granule.chip_scenes is not None:  # scenes that filled the chosen scene's blank and cloudy chips
-        used = granule.chip_scenes[~np.isnan(granule.scores)]
-        for scene in sorted({s for s in used if s and s != granule.scene_id}):
-            count = int(np.sum(used == scene))
-            item.add_link(pystac.Link(rel="derived_from", target=SOURCE_ITEM_URL.format(scene),
-                                      media_type=pystac.MediaType.GEOJSON,
-                                      title=f"Source scene {scene} ({count} gap-filled chips)"))
+    record_source(item, granule, source)
     return item

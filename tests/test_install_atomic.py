@@ -23,6 +23,7 @@ from catalog.store import STAGING_DIR
 from catalog.validate import validate_catalog
 from publisher.publish import Published, publish_granule_year
 from publisher.scores import GranuleYear, scores_to_table
+from publisher.stac import SceneSource
 
 UTC = dt.timezone.utc
 #: What the file system offers a writer to change what readers see; a kill lands between two of them.
@@ -94,7 +95,8 @@ def fast_staging(world, monkeypatch):
     this file's is what happens to the catalog; the files staged are the real ones, byte for byte."""
     _, _, painted = world
 
-    def stage(granule: GranuleYear, staging_dir: Path, device: str = "auto", threads: int | None = None) -> Published:
+    def stage(granule: GranuleYear, staging_dir: Path, device: str = "auto", threads: int | None = None,
+              source: SceneSource = SceneSource()) -> Published:
         source = painted[granule.id]
         folder = Path(staging_dir) / granule.id
         shutil.copytree(source.folder, folder)

@@ -127,6 +127,7 @@ def test_a_kill_during_ingest_leaves_items_wholly_old_or_new(world, drawn_figure
         ingest([lights_b], YEAR, Path(shutil.copytree(base, tmp_path / "count")))
     assert counter.count > 10
     outcomes = set()
+    ends = [_state(base), _state(reference)]  # as it was, or as it should be after
     for k in range(counter.count):
         catalog = Path(shutil.copytree(base, tmp_path / f"kill-{k}"))
         with monkeypatch.context() as patch, pytest.raises(Killed):
@@ -134,6 +135,7 @@ def test_a_kill_during_ingest_leaves_items_wholly_old_or_new(world, drawn_figure
             ingest([lights_b], YEAR, catalog)
         problems = validate_catalog(catalog, schema_dir)  # consistent, or the interruption is named
         assert all("interrupted" in p.what for p in problems), f"killed before file operation {k}: {problems}"
+        assert problems or _state(catalog) in ends, f"half-done after kill {k} and validate said nothing"
         seen = _items(catalog)
         assert set(seen) == set(new), k
         assert seen == old or seen == new, f"half-installed after kill {k}"
@@ -148,6 +150,11 @@ def test_a_kill_during_ingest_leaves_items_wholly_old_or_new(world, drawn_figure
         shutil.rmtree(catalog)
     # caught before anything, with the old figures withdrawn, right after the switch, and when done
     assert outcomes == {(False, False), (False, True), (True, True), (True, False)}
+
+
+def _state(catalog: Path) -> tuple:
+    """What readers of the catalog see: the items' assets, the score item's figures, the report's files."""
+    return _items(catalog), _viirs(catalog), _tree(catalog / "viirs-nightlights" / "report")
 
 
 def _publish(catalog: Path, tmp_path: Path, scores: np.ndarray, name: str, tile: str = TILE) -> None:
@@ -238,3 +245,54 @@ def test_validate_finds_figures_stripped_from_a_score_item(world, tmp_path, sche
     path.write_text(json.dumps(doc))
     problems = validate_catalog(catalog, schema_dir)
     assert len(problems) == 1 and "devscore:viirs" in problems[0].what
+
+
+@pytest.mark.parametrize("half", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_a_kill_during_publish_is_named_by_validate_and_finished_by_the_next_publish(world, drawn_figures, monkeypatch,
+                                                                                    schema_dir, tmp_path, half):
+    """Issue 20 item 7 for `devscore publish` over compared night lights: killed before a file operation,
+    the catalog is as it was or as it should be, or `devscore validate` names the interrupted publish; the
+    same publish again leaves the catalog an undisturbed publish gives. Every other file operation (the
+    even ones; the odd ones under -m slow: about 2 s each). The granule-year is painted once (the painting
+    is test_ingest's subject); the files staged are the real ones."""
+    import catalog.ingest as ingest_module
+    from publisher.publish import Published, publish_granule_year
+    from tests.test_install_atomic import Crash
+
+    _, base, _, _ = world
+    noisy = np.clip(field_scores(TILE, YEAR, seed=97) + np.random.default_rng(7).normal(0, 0.2, (32, 32)), 0, 1)
+    granule = GranuleYear(TILE, YEAR, dt.datetime(YEAR, 4, 1, tzinfo=dt.timezone.utc), None, noisy.astype(np.float32))
+    scores_to_table([granule]).to_csv(tmp_path / "new.csv", index=False)
+    painted = publish_granule_year(granule, tmp_path / "painted", device="cpu")
+
+    def stage(granule, staging_dir, device="auto", threads=None, source=None) -> Published:
+        folder = Path(shutil.copytree(painted.folder, Path(staging_dir) / granule.id))
+        item = painted.item.clone()
+        for asset in item.assets.values():
+            asset.href = str(folder / Path(asset.href).name)
+        return Published(item=item, folder=folder, seconds=0.0)
+
+    monkeypatch.setattr(ingest_module, "publish_granule_year", stage)
+    reference = Path(shutil.copytree(base, tmp_path / "reference"))
+    with monkeypatch.context() as patch:  # how many file operations one publish makes
+        counter = Crash(patch, at=None)
+        publish_table(tmp_path / "new.csv", reference, device="cpu", progress=False)
+    expected, ends = _tree(reference), [_state(base), _state(reference)]
+    assert _viirs(reference) != _viirs(base) and counter.count > 5
+    named = 0
+    for k in range(half, counter.count, 2):
+        catalog = Path(shutil.copytree(base, tmp_path / f"kill-{k}"))
+        with monkeypatch.context() as patch, pytest.raises(Killed):
+            Crash(patch, at=k)
+            publish_table(tmp_path / "new.csv", catalog, device="cpu", progress=False)
+        problems = [p.what for p in validate_catalog(catalog, check_schemas=False)]  # the schemas are not at stake
+        assert problems or _state(catalog) in ends, f"half-done after kill {k} and validate said nothing"
+        assert all("devscore publish" in p or "night-light report" in p or "devscore:viirs" in p
+                   for p in problems), f"kill {k}: {problems}"
+        named += bool(problems)
+        publish_table(tmp_path / "new.csv", catalog, device="cpu", progress=False)  # the interrupted command, again
+        assert validate_catalog(catalog, check_schemas=False) == [], f"not finished after kill {k}"
+        assert _tree(catalog) == expected, f"leftovers of the publish killed before file operation {k}"
+        shutil.rmtree(catalog)
+    assert named  # some kills fall between the files, and validate said so
+    assert validate_catalog(reference, schema_dir) == []

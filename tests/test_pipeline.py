@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,8 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     model = json.loads(model_file.read_text())
     assert item["properties"]["devscore:model"] == model["id"]
     assert item["properties"]["devscore:ranker"] == "heuristic"
+    assert item["properties"]["devscore:source"] == "synthetic" and "heuristic" in item["properties"]["processing:lineage"]
+    assert not [link for link in item["links"] if (link.get("title") or "").startswith("Source scene")]
     weights = model["assets"]["weights"]
     assert (model_file.parent / weights["href"]).stat().st_size == weights["file:size"]
     assert item["properties"]["devscore:checkpoint_sha256"] == file_sha256(region / "run" / "model" / "model.pt")
@@ -66,14 +69,48 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_rerun_skips_unchanged_stages(region, first_run):
-    before = file_sha256(region / "run" / "scores.parquet")
-    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", "run",
+@pytest.fixture(scope="module")
+def copied_run(region, first_run) -> Path:
+    """The first run's folder copied elsewhere (issue 20 item 7: a copy checks its own files)."""
+    copy = region / "moved" / "run"
+    shutil.copytree(region / "run", copy)
+    return copy
+
+
+def _rerun(region: Path, out: str) -> subprocess.CompletedProcess:
+    proc = devscore("run", "--tiles", "48RUU", "--years", "2023", "--source-catalog", "region/source", "--out", out,
                     "--no-progress", *TRAIN, cwd=region)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return proc
+
+
+def test_rerun_of_a_copied_folder_skips_unchanged_stages(region, copied_run):
+    before = file_sha256(region / "run" / "scores.parquet")
+    proc = _rerun(region, "moved/run")
     for stage in ("chips", "rank", "train", "ensemble", "score", "publish"):
         assert f"{stage}: inputs unchanged since the last run, skipped" in proc.stdout
-    assert file_sha256(region / "run" / "scores.parquet") == before
+    assert file_sha256(copied_run / "scores.parquet") == before == file_sha256(region / "run" / "scores.parquet")
+
+
+def test_a_copied_run_folder_reruns_only_what_changed_in_it(region, copied_run):
+    """Through the CLI: in a copy of a run folder a replaced scores.parquet is re-scored before anything is
+    published, and a deleted model/ is re-trained, with no traceback; the original folder is never read."""
+    import pandas as pd
+
+    original = file_sha256(region / "run" / "scores.parquet")
+    item_file = Path("devscore-scores") / "48RUU-2023" / "48RUU-2023.json"
+    tampered = pd.read_parquet(copied_run / "scores.parquet").assign(score=lambda f: 1.0 - f["score"])
+    tampered.to_parquet(copied_run / "scores.parquet")
+    proc = _rerun(region, "moved/run")
+    assert "score: running" in proc.stdout and "train: inputs unchanged" in proc.stdout
+    assert file_sha256(copied_run / "scores.parquet") == original  # re-scored from the model, not the replaced table
+    published = json.loads((copied_run / "catalog" / item_file).read_text())["properties"]
+    assert published == json.loads((region / "run" / "catalog" / item_file).read_text())["properties"]
+
+    shutil.rmtree(copied_run / "model")
+    proc = _rerun(region, "moved/run")
+    assert "train: running" in proc.stdout and (copied_run / "model" / "model.pt").is_file()
+    assert file_sha256(region / "run" / "scores.parquet") == original
 
 
 def test_interrupted_training_resumes(region, first_run, tmp_path):
@@ -127,13 +164,15 @@ def _summary_rows(stdout: str) -> dict[str, list[str]]:
 
 
 def test_the_summary_puts_the_plans_estimates_beside_the_measured_times(first_run):
-    """The plan came before the work; the summary shows its warm-up estimates beside the stage times. How
-    close they come is measured, not asserted: on a shared 2-core machine the load between the warm-up and
-    the stage swings either by more than 2x (docs/own-region.md quotes measured pairs)."""
+    """The plan came before the work; the summary shows its warm-up estimates beside the stage times, and each
+    estimate is within a factor of 2 of the time the stage took (a check of the product's own estimator: its
+    warm-up runs on this machine, under the same load as the stages)."""
     assert first_run.stdout.index("Plan: 1 granule-year(s)") < first_run.stdout.index("chips: running")
     rows = _summary_rows(first_run.stdout)
     for stage in ("train", "score"):
-        assert float(rows[stage][2]) > 0 and float(rows[stage][3]) > 0, rows[stage]
+        took, guessed = float(rows[stage][2]), float(rows[stage][3])
+        assert took > 0 and guessed > 0, rows[stage]
+        assert 0.5 <= guessed / took <= 2.0, (stage, took, guessed)
     assert "peak memory" in first_run.stdout
 
 

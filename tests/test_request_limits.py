@@ -166,6 +166,32 @@ def test_repeated_parameters_are_capped(server):
     assert _refused(r, "repeated")
 
 
+def test_a_band_repeated_in_statistics_is_read_once(server):
+    """4 x bidx=1 at max_size 2048 read the granule 4 times (4.6 s, the costliest request the limits allowed)
+    for the answer one bidx=1 gives: the band is read once now, and the answer is the same."""
+    import asyncio
+
+    from tiler_app.budget import BandsReadOnce
+
+    seen = []
+
+    async def downstream(scope, receive, send):
+        seen.append(scope["query_string"])
+
+    middleware = BandsReadOnce(downstream)
+    for path, query in [("/x/statistics", b"bidx=1&max_size=64&bidx=1&bidx=2&bidx=1"),
+                        ("/x/statistics", b"&".join([b"bidx=1"] * (limits.MAX_BANDS + 1))),  # refused later
+                        ("/x/tiles/1/2/3.png", b"bidx=1&bidx=1")]:  # a tile of bands 1, 1 has two bands
+        asyncio.run(middleware({"type": "http", "path": path, "query_string": query}, None, None))
+    assert seen[0] == b"bidx=1&max_size=64&bidx=2" and seen[1:] == [b"&".join([b"bidx=1"] * (limits.MAX_BANDS + 1)),
+                                                                      b"bidx=1&bidx=1"]
+    for prefix in (SCORE_ITEM, LIGHTS_ITEM):
+        once = httpx.get(f"{server}{prefix}/statistics?max_size=256&bidx=1", timeout=60)
+        again = httpx.get(f"{server}{prefix}/statistics?max_size=256&" + "&".join(["bidx=1"] * limits.MAX_BANDS),
+                          timeout=60)
+        assert once.status_code == again.status_code == 200 and once.json() == again.json()
+
+
 # ---- defect 4 and 10: bodies and URLs -------------------------------------------------------------
 
 def _chunks(total: int):

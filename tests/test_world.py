@@ -96,6 +96,28 @@ def test_change_agreement_follows_the_truth_and_its_controls_do_not(tmp_path):
     assert change_agreement(one_year, following[1]) is None
     (path,) = write_change_report(report, tmp_path / "change")
     assert '"changed"' in path.read_text() and '"min_truth_change"' in path.read_text()
+    assert '"scaled_spearman"' in path.read_text()
+
+
+def test_change_agreement_on_the_scores_scale_ignores_how_the_scores_are_spaced():
+    """A score that is a log of the truth (as the demo's scorer, taught log-spaced levels, roughly is)
+    weighs a village that doubles above a town that grows more: the raw change figure drops, the figure on
+    the scores' scale does not; noise, a uniform drift and reversed changes earn nothing there."""
+    rng = np.random.default_rng(1)
+    n = 800
+    truth0 = rng.uniform(0.1, 0.9, n) ** 2
+    truth1 = truth0 + np.where(rng.random(n) < 0.5, rng.uniform(0.0, 0.15, n), 0.0)
+    log0, log1 = np.log(truth0 + 0.01), np.log(truth1 + 0.01)
+    report = change_agreement(*_table(truth0, truth1, log0, log1))
+    result = report.changed
+    assert result.scaled_spearman > 0.99 and result.spearman < result.scaled_spearman - 0.2
+    assert abs(result.scaled_shuffled_mean) < 0.05 and 0 < result.scaled_shuffled_sd < 0.1
+    assert any("scores' scale" in line for line in report.lines())
+    for later in (log0 + rng.normal(0, 0.05, n), log0 + 0.05 + rng.normal(0, 0.01, n)):  # noise; a drift
+        control = change_agreement(*_table(truth0, truth1, log0, later)).changed
+        assert abs(control.scaled_spearman) < 3 * control.scaled_shuffled_sd + 0.05
+    reversed_ = change_agreement(*_table(truth0, truth1, log0, log0 - (log1 - log0))).changed
+    assert reversed_.scaled_spearman < -0.9
 
 
 def test_compare_shows_the_ceiling_and_the_builtup_baseline(tmp_path):

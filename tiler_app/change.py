@@ -8,17 +8,12 @@ Routes (ids are looked up in the catalog; no request names a file):
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any
 
-import attr
-from cogeo_mosaic.backends.base import MosaicJSONBackend
-from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi import Path as PathParam
 from rio_tiler.colormap import cmap as default_cmap
-from rio_tiler.io import Reader
 from titiler.core.dependencies import ColorMapParams, ImageRenderingParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
@@ -28,7 +23,9 @@ from titiler.mosaic.factory import MosaicTilerFactory
 from catalog.reader import NotFoundError, StaticCatalog
 from publisher.constants import CHANGE_ASSET, CHANGE_COLLECTION_ID
 from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks
-from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM, _polygons
+from tiler_app.item_mosaic import ItemMosaic
+from tiler_app.limits import SUPPORTED_TMS
+from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM
 from tiler_app.security import GDAL_LOCKDOWN
 
 PREFIX = "/change"
@@ -85,43 +82,6 @@ def rendering(params: ImageRenderingParams = Depends(), catalog=Depends(get_cata
     return params
 
 
-@functools.lru_cache(maxsize=32)
-def _mosaic(catalog: StaticCatalog, pair: str, version: float) -> MosaicJSON:
-    features = [{"type": "Feature", "geometry": part, "properties": {"asset": r.id}}
-                for r in _pair_items(catalog, pair) if CHANGE_ASSET in r.assets
-                for part in _polygons(r.item["geometry"])]
-    return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM, quadkey_zoom=QUADKEY_ZOOM,
-                                    accessor=lambda feature: feature["properties"]["asset"], quiet=True)
-
-
-def _reader(catalog: StaticCatalog) -> type[Reader]:
-    @attr.s
-    class ChangeReader(Reader):
-        """Reader of a change item's COG (band 1), addressed by item id."""
-
-        def __attrs_post_init__(self) -> None:
-            self.input = str(catalog.asset_path(CHANGE_COLLECTION_ID, self.input, CHANGE_ASSET))
-            super().__attrs_post_init__()
-
-    return ChangeReader
-
-
-def _backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
-    @attr.s
-    class ChangePairBackend(MosaicJSONBackend):
-        """Read-only mosaic of one year pair's change items."""
-
-        _backend_name = "devscore-change"
-
-        def _read(self) -> MosaicJSON:
-            return _mosaic(catalog, self.input, catalog.collection(CHANGE_COLLECTION_ID).mtime)
-
-        def write(self, overwrite: bool = True) -> None:
-            raise NotImplementedError("catalog mosaics are read-only")
-
-    return ChangePairBackend
-
-
 router = APIRouter(prefix=PREFIX, tags=["Score change"])
 
 
@@ -145,12 +105,15 @@ def layers(request: Request) -> dict:
 def mount_change(app: FastAPI, catalog: StaticCatalog) -> None:
     """Add the change tiles (items and year-pair mosaics) and the layer list to ``app``."""
     items = TilerFactory(path_dependency=change_path, colormap_dependency=colormap, render_dependency=rendering,
-                         router_prefix=ITEM_PREFIX, extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
+                         router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS, extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
                          route_dependencies=item_checks(change_item), environment_dependency=lambda: GDAL_LOCKDOWN,
                          add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Score change"])
-    pairs = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog), path_dependency=change_pair,
+    mosaic = ItemMosaic(catalog, CHANGE_COLLECTION_ID, CHANGE_ASSET, _pair_items, (MINZOOM, MAXZOOM, QUADKEY_ZOOM),
+                        "devscore-change")
+    pairs = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(), path_dependency=change_pair,
                                colormap_dependency=colormap, render_dependency=rendering, router_prefix=PAIR_PREFIX,
+                               supported_tms=SUPPORTED_TMS,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
                                route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
                                add_viewer=False)

@@ -29,7 +29,7 @@ from catalog.api.app import create_stac_api
 from catalog.api.backend import StaticCatalogBackend
 from catalog.reader import StaticCatalog
 from publisher import __version__
-from tiler_app.budget import RequestBudget
+from tiler_app.budget import BandsReadOnce, RequestBudget
 from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
@@ -174,6 +174,7 @@ def create_app(catalog_dir: str | Path | None = None, *, pgstac: str | None = No
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
     app.add_middleware(HeadAsGet)
+    app.add_middleware(BandsReadOnce)  # before the cache key and the limits: a repeated band is one band
     app.add_middleware(RequestBudget)  # outermost: URL and body caps and the time budget hold for everything
     install_error_handlers(app)
 

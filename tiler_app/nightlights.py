@@ -17,14 +17,10 @@ import functools
 from pathlib import Path
 from typing import Annotated, Any
 
-import attr
 import numpy as np
-from cogeo_mosaic.backends.base import MosaicJSONBackend
-from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from rio_tiler.io import Reader
 from titiler.core.dependencies import ColorMapParams, ImageRenderingParams
 from titiler.core.factory import TilerFactory
 from titiler.extensions.wmts import wmtsExtension
@@ -40,6 +36,7 @@ from publisher.nightlights.aggregate import chip_polygons, chip_radiance, chip_s
 from publisher.nightlights.correlate import correlate
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
 from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks, valid_bbox
+from tiler_app.item_mosaic import ItemMosaic
 from tiler_app.limits import SUPPORTED_TMS
 from tiler_app.security import GDAL_LOCKDOWN
 from tiler_app.page import STATIC
@@ -88,40 +85,8 @@ def rendering(params: ImageRenderingParams = Depends(), catalog=Depends(get_cata
     return params
 
 
-@functools.lru_cache(maxsize=32)
-def _mosaic(catalog: StaticCatalog, year: int, version: float) -> MosaicJSON:
-    features = [{"type": "Feature", "geometry": r.item["geometry"], "properties": {"asset": r.id}}
-                for r in catalog.items_for_year(COLLECTION_ID, year) if ASSET in r.assets]
-    return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM, quadkey_zoom=QUADKEY_ZOOM,
-                                    accessor=lambda feature: feature["properties"]["asset"], quiet=True)
-
-
-def _reader(catalog: StaticCatalog) -> type[Reader]:
-    @attr.s
-    class NightLightsReader(Reader):
-        """Reader of a night-light item's COG, addressed by item id."""
-
-        def __attrs_post_init__(self) -> None:
-            self.input = str(catalog.asset_path(COLLECTION_ID, self.input, ASSET))
-            super().__attrs_post_init__()
-
-    return NightLightsReader
-
-
-def _backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
-    @attr.s
-    class NightLightsYearBackend(MosaicJSONBackend):
-        """Read-only mosaic of one year of night lights."""
-
-        _backend_name = "devscore-nightlights"
-
-        def _read(self) -> MosaicJSON:
-            return _mosaic(catalog, int(self.input), catalog.collection(COLLECTION_ID).mtime)
-
-        def write(self, overwrite: bool = True) -> None:
-            raise NotImplementedError("catalog mosaics are read-only")
-
-    return NightLightsYearBackend
+def _year_items(catalog: StaticCatalog, year: str) -> list[ItemRecord]:
+    return catalog.items_for_year(COLLECTION_ID, int(year))
 
 
 @functools.lru_cache(maxsize=256)
@@ -253,7 +218,9 @@ def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
                          route_dependencies=item_checks(nightlights_item),
                          environment_dependency=lambda: GDAL_LOCKDOWN, add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Night lights"])
-    years = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog),
+    mosaic = ItemMosaic(catalog, COLLECTION_ID, ASSET, _year_items, (MINZOOM, MAXZOOM, QUADKEY_ZOOM),
+                        "devscore-nightlights")
+    years = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(),
                                path_dependency=nightlights_year, colormap_dependency=colormap,
                                render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=_year_layer)],

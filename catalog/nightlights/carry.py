@@ -14,7 +14,7 @@ from catalog.journal import pending
 from catalog.nightlights.store import (VIIRS_PROPERTY, collection_dir, has_link, item_file, nightlights_link,
                                        score_link, set_links, update_nightlights_item)
 from catalog.reader import NotFoundError, StaticCatalog
-from catalog.store import PublishResult, StagedItem, publish
+from catalog.store import PublishResult, StagedItem, publish, remove_temporaries
 from publisher.constants import COLLECTION_ID as SCORE_COLLECTION_ID
 from publisher.constants import SCORE_ASSET
 from publisher.nightlights.stac import ASSET, COLLECTION_ID
@@ -87,6 +87,9 @@ def publish_scores(catalog_dir: str | Path, staged: Sequence[StagedItem]) -> Pub
 
     items = [entry.item for entry in staged]
     with pending(catalog_dir, "publish", "devscore publish (the same scores)"):
+        # of an earlier publish killed while it rewrote the night-light collection or an item's back link
+        for folder in [collection_dir(catalog_dir), *(item_file(catalog_dir, item.id).parent for item in items)]:
+            remove_temporaries(folder)
         comparisons, dropped = carry_comparisons(catalog_dir, items)
         result = publish(catalog_dir, staged)
         link_back(catalog_dir, items)

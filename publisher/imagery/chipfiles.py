@@ -20,6 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from publisher.errors import DevscoreError
+from publisher.imagery.chipreader import ChipReader, ChipReaderError
 from publisher.imagery.extract import OK, ChipSet
 
 #: ``48RVU-2023.npz``
@@ -43,14 +44,18 @@ class ChipFile:
         """Granule-year id, as the score items use it: ``48RVU-2023``."""
         return f"{self.tile}-{self.year}"
 
-    def load(self) -> ChipSet:
-        """The chips, flags, rows and cols (360 MB for a 10 m granule-year)."""
-        arrays = _open(self.path)
+    def load(self, lazy: bool = False) -> ChipSet:
+        """The chips, flags, rows and cols (360 MB for a 10 m granule-year). ``lazy``: the chips stay on disk
+        behind a :class:`ChipReader` that reads only the chips indexed (training and scoring, a batch at a time)."""
+        arrays = _open(self.path, keys=("flags", "rows", "cols") if lazy else None)
         try:
-            chips, flags = arrays["chips"], np.asarray(arrays["flags"])
+            chips = ChipReader(self.path) if lazy else arrays["chips"]
+            flags = np.asarray(arrays["flags"])
             rows, cols = np.asarray(arrays["rows"]), np.asarray(arrays["cols"])
         except KeyError as exc:
             raise ChipFileError(f"{self.path.name}: not a devscore chip file (no {exc.args[0]!r} array)") from None
+        except ChipReaderError as exc:
+            raise ChipFileError(str(exc)) from None
         if chips.ndim != 4 or chips.shape[-1] != 3 or chips.dtype != np.uint8 or len(flags) != len(chips):
             raise ChipFileError(f"{self.path.name}: chips of shape {chips.shape} {chips.dtype}; expected (n, s, s, 3) uint8")
         return ChipSet(chips=chips, flags=flags, rows=rows, cols=cols)

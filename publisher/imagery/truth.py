@@ -176,7 +176,7 @@ def chip_truth_table(region: str | Path, chips_dir: str | Path, usable_only: boo
     for chip_file in list_chip_files(chips_dir):
         truth, plain = chip_truth(region, chip_file.tile, chip_file.year, *chip_file.chip_grid())
         if usable_only:
-            chips = chip_file.load()
+            chips = chip_file.load(lazy=True)  # flags, rows and cols only
             ok = chips.flags == 0
             rows, cols = chips.rows[ok].astype(int), chips.cols[ok].astype(int)
         else:

@@ -70,8 +70,11 @@ def train(ranking: Path, chips_dir: Path, out: Path, loss: str, input_size: int,
 @click.option("--input-size", type=click.IntRange(32, 1024), default=None,
               help="Refuse the checkpoint unless it was trained at this input side.")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="auto: CUDA when present, else CPU.")
+@click.option("--views", type=click.Choice(["1", "4", "8"]), default="1", show_default=True,
+              help="Score each chip as the mean over this many of its rotations (4) and flips (8): test-time "
+                   "augmentation, 4x or 8x the time (`devscore run` uses its profile's: cpu 4, gpu 8).")
 def score(checkpoint: Path, chips_dir: Path, out: Path, batch_size: int, workers: int | None, input_size: int | None,
-          device: str) -> None:
+          device: str, views: str) -> None:
     """Score every usable chip of a chip folder; granule-years are spread over ranks under `mpiexec -n N`.
 
     Writes the table once, at the end, atomically: tile, datetime, row, col, score, scene_id. Chips
@@ -82,6 +85,6 @@ def score(checkpoint: Path, chips_dir: Path, out: Path, batch_size: int, workers
 
     comm = world()
     path = score_chips(checkpoint, chips_dir, out, comm=comm, device=device, batch_size=batch_size,
-                       workers=workers, input_size=input_size)
+                       workers=workers, input_size=input_size, views=int(views))
     if comm.is_root:
         click.echo(f"Wrote {path}")

@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from publisher.constants import GRAY_CACHE_MB
 from publisher.errors import DevscoreError
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
-from publisher.scoring.model import to_gray
-
-#: Chips converted to grayscale per call (bounds the float32 copy of a granule-year's RGB chips).
-CONVERT_CHUNK = 128
+from publisher.scoring.chipsource import GraySource
 
 
 class RankingError(DevscoreError):
@@ -66,17 +64,24 @@ def load_ranking(folder: str | Path) -> Ranking:
 
 @dataclass
 class ChipData:
-    """Every ranked chip, grayscale at the model's input side, with its cluster, level and target."""
+    """Every ranked chip with its cluster, level and target; the pixels stay in the chip files and are read a
+    batch at a time (:meth:`gray`)."""
 
-    gray: torch.Tensor  # (n, S, S) uint8
+    source: GraySource
     cluster: np.ndarray  # (n,) int
     level: np.ndarray  # (n,) int, 0 = most developed
     target: np.ndarray  # (n,) float32
     keys: pd.DataFrame  # tile, year, row, col
 
+    def gray(self, idx: np.ndarray) -> torch.Tensor:
+        """(len(idx), S, S) uint8 grayscale chips at the model's input side."""
+        return self.source.gray(idx)
 
-def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int) -> ChipData:
-    """The chips the ranking clustered, refused when the ranking was made from other chips."""
+
+def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int,
+                        cache_mb: float = GRAY_CACHE_MB) -> ChipData:
+    """The chips the ranking clustered, refused when the ranking was made from other chips. Only their flags
+    and positions are read here; ``cache_mb`` bounds the converted chips kept between batches."""
     fingerprint = chips_fingerprint(chips_dir)
     if fingerprint != ranking.chips_fingerprint:
         raise RankingError(f"the ranking was made from other chips than {chips_dir} (chips fingerprint "
@@ -84,12 +89,12 @@ def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int
     level_of = {c: i for i, level in enumerate(ranking.levels) for c in level}
     wanted = ranking.clusters.copy()
     wanted["year"] = wanted["year"].astype(int)
-    grays, parts = [], []
+    readers, file_of, in_file, parts = [], [], [], []
     for chip_file in list_chip_files(chips_dir):
         rows = wanted[(wanted["tile"] == chip_file.tile) & (wanted["year"] == chip_file.year)]
         if rows.empty:
             continue
-        chips = chip_file.load()
+        chips = chip_file.load(lazy=True)
         index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(chips.rows, chips.cols))}
         try:
             picks = np.array([index[(int(r), int(c))] for r, c in zip(rows["row"], rows["col"])])
@@ -97,16 +102,17 @@ def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int
             raise RankingError(f"clusters.parquet names chip {exc.args[0]} of {chip_file.id}, which is not there") from None
         if (chips.flags[picks] != 0).any():
             raise RankingError(f"clusters.parquet names flagged chips of {chip_file.id}")
-        for start in range(0, len(picks), CONVERT_CHUNK):
-            grays.append(to_gray(torch.from_numpy(np.asarray(chips.chips[picks[start:start + CONVERT_CHUNK]])), input_size))
+        file_of.append(np.full(len(picks), len(readers)))
+        in_file.append(picks)
+        readers.append(chips.chips)
         parts.append(rows)
     if not parts:
         raise RankingError(f"no chip of {chips_dir} is in the ranking")
     keys = pd.concat(parts, ignore_index=True)
     cluster = keys["cluster"].to_numpy(dtype=np.int64)
     return ChipData(
-        gray=torch.cat(grays), cluster=cluster,
-        level=np.array([level_of[c] for c in cluster], dtype=np.int64),
+        source=GraySource(readers, np.concatenate(file_of), np.concatenate(in_file), input_size, cache_mb),
+        cluster=cluster, level=np.array([level_of[c] for c in cluster], dtype=np.int64),
         target=np.array([ranking.targets[c] for c in cluster], dtype=np.float32),
         keys=keys[["tile", "year", "row", "col"]],
     )

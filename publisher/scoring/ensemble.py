@@ -39,6 +39,10 @@ ENSEMBLE_DIR = "ensemble"
 #: Share of the chips a member holds out for its one validation pass: small, because a member's weights are
 #: not chosen by validation (it trains one short epoch) and the pass would cost more than its training steps.
 MEMBER_VALIDATION = 0.02
+#: Dihedral views the further members score each chip from (the main model takes the run's ``views``): their
+#: part is the spread, and test-time augmentation on every member would multiply the scoring time by the
+#: members.
+MEMBER_VIEWS = 1
 #: What the published score is: the main model's score or the members' mean (see :class:`EnsembleConfig`).
 SCORE_FROM = ("main", "mean")
 
@@ -172,9 +176,11 @@ def combine(frames: list[pd.DataFrame], score_from: str) -> pd.DataFrame:
 
 
 def score_ensemble(checkpoints: list[Path], chips_dir: str | Path, out_path: str | Path, score_from: str = "main",
-                   comm: Communicator | None = None, device: str = "auto", progress: bool = True) -> Path:
-    """Score every usable chip of ``chips_dir`` with every member; rank 0 writes ``out_path`` (the chip-score
-    table of :func:`publisher.scoring.infer.score_chips` plus ``uncertainty``) atomically."""
+                   comm: Communicator | None = None, device: str = "auto", progress: bool = True,
+                   views: int = 1) -> Path:
+    """Score every usable chip of ``chips_dir`` with every member (the main model from ``views`` dihedral
+    views, the others from MEMBER_VIEWS); rank 0 writes ``out_path`` (the chip-score table of
+    :func:`publisher.scoring.infer.score_chips` plus ``uncertainty``) atomically."""
     import torch
 
     from publisher.atomic import atomic_path
@@ -202,8 +208,8 @@ def score_ensemble(checkpoints: list[Path], chips_dir: str | Path, out_path: str
 
     def one(chip_file) -> pd.DataFrame:
         frames = []
-        for model in models:
-            frames.append(score_granule(model, chip_file, dev))
+        for k, model in enumerate(models):
+            frames.append(score_granule(model, chip_file, dev, views=views if k == 0 else MEMBER_VIEWS))
             bar.update()
         return combine(frames, score_from)
 
@@ -228,7 +234,7 @@ def plan_ensemble(plan, ensemble: dict) -> None:
     scaled from the plan's training estimate (per step) and scoring estimate (per member)."""
     from publisher.plan import Estimate
 
-    config = EnsembleConfig(**ensemble)
+    config = EnsembleConfig(**{k: v for k, v in ensemble.items() if k != "views"})
     plan.notes.append(f"Ensemble: {config.members} scorers (the trained model and {config.members - 1} more, "
                       f"{config.steps} steps each from it on bootstrap resamples of the POGs); published score: "
                       f"{'the members mean' if config.score_from == 'mean' else 'the trained model'}, "
@@ -240,7 +246,8 @@ def plan_ensemble(plan, ensemble: dict) -> None:
     steps = value["max_epochs"] * (value.get("steps_per_epoch") or 1)
     plan.estimates["ensemble"] = Estimate(train.seconds * (config.members - 1) * min(1.0, config.steps / steps),
                                           train.peak_mb)
-    score.seconds *= config.members
+    views = ensemble.get("views", 1)  # the main model's views (the plan's score estimate counts them already)
+    score.seconds *= 1 + (config.members - 1) * MEMBER_VIEWS / views
 
 
 def ensemble_properties(ensemble: dict) -> dict:

@@ -20,6 +20,7 @@ from publisher.progress import tqdm
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text
 from publisher.errors import DevscoreError, Interrupted
+from publisher.constants import GRAY_CACHE_MB
 from publisher.scoring.data import BalancedSampler, ChipData, augment, load_ranking, load_training_chips, split_by_chip
 from publisher.scoring.losses import rank_loss, seed_loss
 from publisher.scoring.model import NATIVE_INPUT_SIZE, Scorer, load_weights, normalise, pick_device, save_checkpoint
@@ -58,6 +59,9 @@ class TrainConfig:
     weights: str | None = None
     #: Optimizer steps per epoch; None covers the training chips once per epoch.
     steps_per_epoch: int | None = None
+    #: Gradient accumulation: each step's batch runs as this many micro-batches (to fit a memory budget),
+    #: their gradients summed before the optimizer steps.
+    accumulate: int = 1
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -68,6 +72,9 @@ class TrainConfig:
         if not steps_ok or self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1 or not 0 < self.val_fraction < 1:
             raise TrainingError("batch size >= 2, epochs, steps per epoch and patience >= 1, and 0 < validation fraction < 1 "
                                 "required")
+        if self.accumulate < 1 or self.batch_size // self.accumulate < 2:
+            raise TrainingError(f"gradient accumulation over {self.accumulate} micro-batches needs a batch of at least "
+                                f"{2 * max(1, self.accumulate)} (2 chips a micro-batch); the batch is {self.batch_size}")
 
 
 @dataclass
@@ -96,15 +103,17 @@ class _State:
 
 def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, config: TrainConfig = TrainConfig(),
           progress: bool = True, device: str = "auto", resume: bool = False,
-          on_epoch_end: Callable[[int], None] | None = None, plot: bool = True) -> TrainResult:
+          on_epoch_end: Callable[[int], None] | None = None, plot: bool = True,
+          cache_mb: float = GRAY_CACHE_MB) -> TrainResult:
     """Train a scorer on ``ranking_dir``'s targets for the chips of ``chips_dir``; write ``out_dir/model.pt``.
 
     ``on_epoch_end(epoch)`` runs after each epoch's state is saved (a hook to interrupt a run in tests);
-    ``plot`` writes ``history.png`` (the losses and accuracies per epoch).
+    ``plot`` writes ``history.png`` (the losses and accuracies per epoch); ``cache_mb`` bounds the chips kept
+    converted between batches (the rest are read from the chip files per batch).
     """
     out_dir = Path(out_dir)
     ranking = load_ranking(ranking_dir)
-    chips = load_training_chips(ranking, chips_dir, config.input_size)
+    chips = load_training_chips(ranking, chips_dir, config.input_size, cache_mb)
     train_idx, val_idx = split_by_chip(chips.level, config.val_fraction, config.seed)
     n_levels = len(ranking.levels)
     train_sampler = BalancedSampler(chips, train_idx, n_levels)
@@ -123,7 +132,7 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs * steps)
     generator = torch.Generator().manual_seed(config.seed)
     state = _State()
-    meta = {"config": asdict(config), "pog": ranking.pog, "levels": ranking.levels,
+    meta = {"config": _config_record(config), "pog": ranking.pog, "levels": ranking.levels,
             "targets": {str(k): v for k, v in ranking.targets.items()}, "chips_fingerprint": ranking.chips_fingerprint}
     state_path = out_dir / STATE_FILE
     if resume:
@@ -184,8 +193,17 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     return TrainResult(checkpoint, state.history, state.best_val_loss, state.best_epoch, state.epoch, stopped_early)
 
 
+def _config_record(config: TrainConfig) -> dict[str, Any]:
+    """The config as last.pt records it; without accumulation it is recorded as before accumulation existed,
+    so a training state saved then still resumes."""
+    record = asdict(config)
+    if record["accumulate"] == 1:
+        del record["accumulate"]
+    return record
+
+
 def _batch(chips: ChipData, idx: np.ndarray, dev: torch.device, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    gray = chips.gray[torch.from_numpy(idx.reshape(-1))]
+    gray = chips.gray(idx.reshape(-1))
     if generator is not None:
         gray = augment(gray, generator)
     images = normalise(gray.to(dev, non_blocking=dev.type == "cuda"))
@@ -202,27 +220,39 @@ def _train_epoch(model: Scorer, chips: ChipData, sampler: BalancedSampler, optim
     cuda = dev.type == "cuda"  # CUDA mixed precision: float16 forward, loss scaled against underflow
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
     for _ in range(steps):
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=cuda):
-            if config.loss == "seed":
-                idx = sampler.mixed_batch(config.batch_size, generator)
-                images, targets = _batch(chips, idx, dev, generator)
-                loss, scores = seed_loss(model, images, targets, generator)
-            else:
-                idx = sampler.path_batch(config.batch_size, generator)
-                images, targets = _batch(chips, idx, dev, generator)
-                scores = model(images)
-                loss = rank_loss(scores.float().view(idx.shape))
+        if config.loss == "seed":
+            batch = sampler.mixed_batch(config.batch_size, generator)
+        else:
+            batch = sampler.path_batch(config.batch_size, generator)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss.float()).backward()
+        step_loss = 0.0
+        for idx in micro_batches(batch, config.accumulate):
+            share = idx.shape[-1] / batch.shape[-1]  # each micro-batch's loss weighs as its share of the batch
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=cuda):
+                images, targets = _batch(chips, idx, dev, generator)
+                if config.loss == "seed":
+                    loss, scores = seed_loss(model, images, targets, generator)
+                else:
+                    scores = model(images)
+                    loss = rank_loss(scores.float().view(idx.shape))
+            scaler.scale(loss.float() * share).backward()
+            step_loss += loss.item() * share
+            hits += int(((scores.detach() - targets).abs() < ACCURACY_TOLERANCE).sum())
+            seen += len(targets)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        losses.append(loss.item())
-        hits += int(((scores.detach() - targets).abs() < ACCURACY_TOLERANCE).sum())
-        seen += len(targets)
+        losses.append(step_loss)
         bar.update()
         bar.set_postfix(loss=f"{losses[-1]:.4f}", acc=f"{hits / seen:.2f}")
     return {"loss": float(np.mean(losses)), "accuracy": hits / seen}
+
+
+def micro_batches(batch: np.ndarray, parts: int) -> list[np.ndarray]:
+    """``batch`` (chips, or levels x chips for the rank loss) split along its last axis into ``parts``
+    near-equal micro-batches. The rank loss's soft ranks are per column, so they come out exact; its
+    within-level variance and BatchNorm's statistics are then taken per micro-batch."""
+    return [part for part in np.array_split(batch, parts, axis=-1) if part.shape[-1]]
 
 
 @torch.no_grad()

@@ -1,0 +1,70 @@
+"""One factory for the collections the server tiles besides the scores (night lights by year, score change
+by year pair): a reader that opens an item's COG by item id (no request names a file) and a read-only
+MosaicJSON backend over the items a key (a year, a year pair) selects, rebuilt when the collection changes."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import attr
+from cogeo_mosaic.backends.base import MosaicJSONBackend
+from cogeo_mosaic.mosaic import MosaicJSON
+from rio_tiler.io import Reader
+
+from catalog.reader import ItemRecord, StaticCatalog
+from tiler_app.mosaic import _polygons
+
+
+@dataclass(frozen=True)
+class ItemMosaic:
+    """The items of ``collection_id`` whose ``asset`` the server tiles: ``select(catalog, key)`` gives the
+    items of one mosaic; ``zooms`` are its (minzoom, maxzoom, quadkey zoom); ``name`` names its backend."""
+
+    catalog: StaticCatalog
+    collection_id: str
+    asset: str
+    select: Callable[[StaticCatalog, str], list[ItemRecord]]
+    zooms: tuple[int, int, int]
+    name: str
+
+    def reader(self) -> type[Reader]:
+        """A rio-tiler Reader of one item's asset, addressed by item id."""
+        spec = self
+
+        @attr.s
+        class ItemReader(Reader):
+            def __attrs_post_init__(self) -> None:
+                self.input = str(spec.catalog.asset_path(spec.collection_id, self.input, spec.asset))
+                super().__attrs_post_init__()
+
+        return ItemReader
+
+    def backend(self) -> type[MosaicJSONBackend]:
+        """A read-only MosaicJSON backend whose input is a key of ``select``."""
+        spec = self
+
+        @attr.s
+        class ItemMosaicBackend(MosaicJSONBackend):
+            _backend_name = spec.name
+
+            def _read(self) -> MosaicJSON:
+                return _mosaic(spec, str(self.input), spec.catalog.collection(spec.collection_id).mtime)
+
+            def write(self, overwrite: bool = True) -> None:
+                raise NotImplementedError("catalog mosaics are read-only")
+
+        return ItemMosaicBackend
+
+
+@functools.lru_cache(maxsize=64)
+def _mosaic(spec: ItemMosaic, key: str, version: float) -> MosaicJSON:
+    """MosaicJSON of the items ``key`` selects (each polygon of a footprint split at the antimeridian
+    indexed apart); ``version`` (the collection file's mtime) keys the cache so an update shows at once."""
+    features = [{"type": "Feature", "geometry": part, "properties": {"asset": record.id}}
+                for record in spec.select(spec.catalog, key) if spec.asset in record.assets
+                for part in _polygons(record.item["geometry"])]
+    minzoom, maxzoom, quadkey_zoom = spec.zooms
+    return MosaicJSON.from_features(features, minzoom=minzoom, maxzoom=maxzoom, quadkey_zoom=quadkey_zoom,
+                                    accessor=lambda feature: feature["properties"]["asset"], quiet=True)
