@@ -12,10 +12,9 @@ import pystac
 from catalog.reader import StaticCatalog
 from catalog.store import PublishResult, StagedItem, catalog_lock, publish, staging_area
 from publisher.change import create_change_collection, create_change_item, write_change_cog, year_pairs
-from publisher.constants import CHANGE_COLLECTION_ID, COLLECTION_ID, SCORE_ASSET
+from publisher.constants import CHANGE_COLLECTION_ID, COLLECTION_ID, SCORE_ASSET, UNCERTAINTY_ASSET
 
 log = logging.getLogger(__name__)
-UNCERTAINTY_ASSET = "uncertainty"
 
 
 def publish_changes(catalog_dir: str | Path) -> PublishResult | None:

@@ -21,6 +21,8 @@ from publisher.constants import (
     SCORE_ASSET,
     SCORE_NODATA,
     THUMBNAIL_ASSET,
+    UNCERTAINTY_ASSET,
+    UNCERTAINTY_BAND_DESCRIPTION,
 )
 from publisher.stac import (
     COG_MEDIA_TYPE,
@@ -29,6 +31,7 @@ from publisher.stac import (
     PARQUET_MEDIA_TYPE,
     PROCESSING_SCHEMA,
     SOURCES,
+    UNCERTAINTY_RENDER,
     ranked_by,
 )
 
@@ -59,6 +62,15 @@ PROVIDERS = [
 ]
 
 
+def _uncertainty_asset() -> ItemAssetDefinition:
+    """The ``uncertainty`` asset of items scored by an ensemble (items without one lack it)."""
+    spread = ItemAssetDefinition.create(title="Uncertainty of the score (COG)", media_type=COG_MEDIA_TYPE,
+                                        roles=["data"], description=UNCERTAINTY_BAND_DESCRIPTION)
+    spread.properties["raster:bands"] = [RasterBand.create(nodata=SCORE_NODATA, data_type=DataType.FLOAT32,
+                                                           spatial_resolution=PIXEL_SIZE, unit="1").to_dict()]
+    return spread
+
+
 def _item_assets() -> dict[str, ItemAssetDefinition]:
     score = ItemAssetDefinition.create(title="Development score (COG)", media_type=COG_MEDIA_TYPE,
                                        roles=["data"], description="float32 scores in [0, 1]")
@@ -71,6 +83,7 @@ def _item_assets() -> dict[str, ItemAssetDefinition]:
                                                     description=None),
         CHIPS_ASSET: ItemAssetDefinition.create(title="Chip scores (GeoParquet)", media_type=PARQUET_MEDIA_TYPE,
                                                 roles=["data"], description="One polygon per chip"),
+        UNCERTAINTY_ASSET: _uncertainty_asset(),
         CHIPS_FLATGEOBUF_ASSET: ItemAssetDefinition.create(
             title="Chip scores (FlatGeobuf, for QGIS and GDAL without Parquet)", media_type=FLATGEOBUF_MEDIA_TYPE,
             roles=["data"], description="One polygon per chip: the GeoParquet table's rows and columns"),
@@ -102,5 +115,6 @@ def create_collection(items: Sequence[pystac.Item] = ()) -> pystac.Collection:
     )
     collection.stac_extensions.append(PROCESSING_SCHEMA)
     collection.item_assets = _item_assets()
-    RenderExtension.ext(collection, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER)})
+    RenderExtension.ext(collection, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER),
+                                                               UNCERTAINTY_ASSET: Render.create(**UNCERTAINTY_RENDER)})
     return collection

@@ -20,7 +20,7 @@ from devscore.run import run_all
 from publisher.imagery.synth import synthesize
 from publisher.mpi import world
 from publisher.pipeline import RunConfig
-from publisher.profiles import CPU, CPU_TRAINING
+from publisher.profiles import CPU, CPU_TRAINING, ENSEMBLE
 from publisher.runstate import RunState, stage_key
 
 log = logging.getLogger("devscore.demo")
@@ -34,6 +34,8 @@ DEMO_SIZE = 1098
 DEMO_TRAIN = CPU_TRAINING
 #: ``--quick``: the same job on a coarser grid with a token training, to check the whole run in a minute.
 QUICK_SIZE, QUICK_TRAIN = 640, {"input_size": 32, "batch_size": 8, "max_epochs": 2, "steps_per_epoch": 3}
+#: The ensemble that gives each chip its uncertainty (publisher.profiles.ENSEMBLE); ``--quick``: two members.
+DEMO_ENSEMBLE, QUICK_ENSEMBLE = ENSEMBLE, {**ENSEMBLE, "members": 2, "steps": 2}
 
 
 def demo_region(out: Path, size: int, seed: int = 0) -> Path:
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: grid {QUICK_SIZE} and a token training (scores are not meaningful)")
     args = parser.parse_args(argv)
-    size, train = (QUICK_SIZE, QUICK_TRAIN) if args.quick else (args.size, DEMO_TRAIN)
+    size, train, ensemble = (QUICK_SIZE, QUICK_TRAIN, QUICK_ENSEMBLE) if args.quick else (args.size, DEMO_TRAIN,
+                                                                                           DEMO_ENSEMBLE)
     configure_logging("info")
     if not args.no_serve:  # before minutes of work: the map page would stay grey without MapLibre
         from tiler_app.page import WebAssetsMissing, check_web_assets
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     synth_seconds = time.perf_counter() - synth_start
     config = RunConfig(tiles=list(DEMO_TILES), years=list(DEMO_YEARS), out=out / "run",
                        search={"source_catalog": region / "source"}, ranker="heuristic", train_options=train,
-                       views=1 if args.quick else CPU.views)
+                       ensemble=ensemble, views=1 if args.quick else CPU.views)
     nightlights = sorted((region / "nightlights").glob("viirs_*.tif"))
     # the extension schemas of catalog.validate.default_schema_dir(): the demo never fetches them
     report = run_all(config, out / "catalog", world(), truth=region, nightlights=nightlights, announce=print)

@@ -169,6 +169,8 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     from publisher.scoring.stac import create_model_item, score_provenance
     from publisher.pipeline import StageRun, StagesResult, run_stages
     from publisher.runstate import RunState, file_sha256, stage_key
+    from publisher.constants import UNCERTAINTY_ASSET
+    from publisher.scoring.ensemble import ensemble_properties
     from publisher.stac import refresh_lineage
 
     catalog_dir = catalog_dir.resolve()
@@ -177,7 +179,7 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
     stages = list(result.stages)
     state = RunState(config.out.resolve() / "run-state.json")
     publish_key = comm.bcast(stage_key("publish", file_sha256(result.scores), file_sha256(result.checkpoint),
-                                       state.relative(catalog_dir)) if comm.is_root else None)
+                                       state.relative(catalog_dir), config.ensemble) if comm.is_root else None)
 
     def do_publish() -> list[Path]:
         model_item = create_model_item(result.checkpoint) if comm.is_root else None
@@ -188,6 +190,8 @@ def run_all(config: RunConfig, catalog_dir: Path, comm: Communicator, truth: Pat
                                       title="Scoring model (devscore-models)"))
             item.properties.update(provenance)
             refresh_lineage(item)  # the ranker is known now
+            if UNCERTAINTY_ASSET in item.assets:
+                item.properties["devscore:ensemble"] = ensemble_properties(config.ensemble)
 
         publish_table(result.scores, catalog_dir, device=config.device, comm=comm, progress=config.progress,
                       decorate=decorate, source=scene_source(config.search))
@@ -267,7 +271,8 @@ def check_targets_on_root(comm: Communicator, catalog_dir: Path, nightlights: li
 
 
 def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given: dict, device: str | None,
-              profile_name: str, train_minutes: float | None, provided: dict, max_memory_mb: float) -> "Plan":
+              profile_name: str, train_minutes: float | None, provided: dict, max_memory_mb: float,
+              ensemble: dict | None = None) -> "Plan":
     """The run's plan: the profile (refused before anything is written when the machine lacks it), the
     training settings and their sources, the stages, and estimates from timed warm-up steps."""
     from dataclasses import asdict
@@ -302,6 +307,10 @@ def make_plan(tiles: list[str], years: list[int], search: dict, out: Path, given
         epochs = max(1, int((train_minutes * 60 - train.fixed_s) / per_epoch))
         settings["max_epochs"] = Setting(epochs, f"--train-minutes {train_minutes:g}")
         train.seconds = train.fixed_s + per_epoch * epochs
+    if ensemble and ensemble.get("members", 1) > 1:
+        from publisher.scoring.ensemble import plan_ensemble
+
+        plan_ensemble(plan, {**ensemble, "views": profile.views})
     if provided.get("train"):
         plan.estimates.pop("train")
     return plan
@@ -377,6 +386,9 @@ def check_vlm_endpoint(comm: Communicator) -> None:
 @click.option("--init-checkpoint", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Warm start: train from these weights (a devscore checkpoint or a torchvision ResNet-18 state "
                    "dict, loaded strictly) instead of a random initialisation.")
+@click.option("--ensemble", "ensemble_members", type=click.IntRange(1), default=None,
+              help="Scorers in the ensemble that gives each chip its uncertainty, the trained model included; "
+                   "1 scores without uncertainty [default: publisher.profiles.ENSEMBLE].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Torch and painter device [default: the profile's].")
 @click.option("--profile", "profile_name", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
@@ -405,7 +417,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
         checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None,
-        init_checkpoint: Path | None, device: str | None, profile_name: str,
+        init_checkpoint: Path | None, ensemble_members: int | None, device: str | None, profile_name: str,
         train_minutes: float | None, max_memory: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
         schemas: Path | None, progress: bool, pgstac: str | None) -> None:
     """Acquire, chip, rank, train, score, publish and validate the granule-years of --tiles (or --bbox) x --years.
@@ -439,9 +451,12 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
     given = {"loss": loss, "input_size": input_size, "max_epochs": epochs, "steps_per_epoch": steps_per_epoch,
              "batch_size": batch_size, "lr": lr, "patience": patience}
+    from publisher.profiles import ENSEMBLE
+
+    ensemble = {**ENSEMBLE, **({"members": ensemble_members} if ensemble_members else {})}
     plan = comm.bcast(make_plan(tiles, years, search, out, given, device, profile_name, train_minutes,
-                                {"rank": reuse_ranking, "train": checkpoint}, max_memory or default_max_memory_mb())
-                      if comm.is_root else None)
+                                {"rank": reuse_ranking, "train": checkpoint}, max_memory or default_max_memory_mb(),
+                                ensemble) if comm.is_root else None)
     if comm.is_root:
         for line in plan.lines():
             click.echo(line)
@@ -454,7 +469,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     rank_options = {"pog_file": str(pog_file)} if pog_file else {}
     config = RunConfig(tiles=tiles, years=years, out=out, search=search, ranker=ranker,
                        rank_options=rank_options, reuse_ranking=reuse_ranking, checkpoint=checkpoint,
-                       train_options=train_options, device=device, progress=progress,
+                       train_options=train_options, ensemble=ensemble, device=device, progress=progress,
                        views=PROFILE_VIEWS[plan.profile])
     announce = click.echo if comm.is_root else (lambda line: None)
     report = run_all(config, catalog_dir or out / "catalog", comm, truth=truth or default_truth(search),

@@ -30,6 +30,9 @@ def chips_frame(granule: GranuleYear) -> gpd.GeoDataFrame:
             "col": cols.astype(np.int8),
             "score": granule.scores[rows, cols].astype(np.float32),
             "scored": ~np.isnan(granule.scores[rows, cols]),
+            # the spread of the score over the scorer ensemble (NaN where unscored or without an ensemble)
+            "uncertainty": (granule.uncertainty[rows, cols] if granule.uncertainty is not None
+                            else np.full(rows.size, np.nan)).astype(np.float32),
             # the scene each chip was cut from: gap-filled chips name another scene of the year
             "scene": (granule.chip_scenes[rows, cols] if granule.chip_scenes is not None
                       else np.full(rows.size, granule.scene_id, dtype=object)),

@@ -101,14 +101,16 @@ def write_cog(
 
 
 def write_score_cog(
-    scores: np.ndarray, grid: ChipGrid, path: str | Path, device: str = "auto", threads: int | None = None
+    scores: np.ndarray, grid: ChipGrid, path: str | Path, device: str = "auto", threads: int | None = None,
+    description: str = SCORE_BAND_DESCRIPTION, units: str = "development score, 0 (least) to 1 (most developed)",
 ) -> Path:
     """Paint ``scores`` onto ``grid`` (the grid their chips were cut from) and write the COG at ``path``
     (temporary name, then rename).
 
     ``threads`` caps GDAL's compression threads (all cores when None); MPI runs give each rank its
     share so ranks do not fight over the same cores. On the CPU the grid is painted one strip of
-    tiles at a time; on the GPU at once (0.5 GB).
+    tiles at a time; on the GPU at once (0.5 GB). ``description`` and ``units`` name what the band holds
+    (the ``uncertainty`` asset is painted the same way).
     """
     scores = check_scores(scores)
     device = resolve_device(device)
@@ -122,6 +124,6 @@ def write_score_cog(
             yield window, paint_window(scores, window, grid.chip_px)[None]
 
     return write_cog(path, _profile(grid), blocks, COG_OPTIONS, threads=threads,
-                     descriptions=[SCORE_BAND_DESCRIPTION],
-                     tags={"units": "development score, 0 (least) to 1 (most developed)",
+                     descriptions=[description],
+                     tags={"units": units,
                            CHIP_PX_TAG: str(grid.chip_px)})

@@ -26,6 +26,13 @@ SCORE_NODATA: Final = -9999.0
 SCORE_MIN: Final = 0.0
 SCORE_MAX: Final = 1.0
 SCORE_BAND_DESCRIPTION: Final = "development score (0 least, 1 most developed)"
+#: The spread of each chip's score over the scorer ensemble: the standard deviation over the members of the
+#: chip's percentile rank within its granule-year (0 to 1, a share of its chips), same encoding; rendered over
+#: 0..UNCERTAINTY_DISPLAY (the demo's 99th percentile is 0.20) with its own sequential colormap.
+UNCERTAINTY_BAND_DESCRIPTION: Final = ("uncertainty: standard deviation over the scorer ensemble of the chip's "
+                                       "percentile rank in its granule-year")
+UNCERTAINTY_COLORMAP: Final = "viridis"
+UNCERTAINTY_DISPLAY: Final = 0.2
 
 #: Rendering defaults, as the method's published heat maps.
 COLORMAP: Final = "rdylgn_r"  # rio-tiler's name for matplotlib's RdYlGn_r
@@ -39,6 +46,7 @@ LICENSE: Final = "CC-BY-4.0"
 SCORE_ASSET: Final = "score"
 THUMBNAIL_ASSET: Final = "thumbnail"
 CHIPS_ASSET: Final = "chips"
+UNCERTAINTY_ASSET: Final = "uncertainty"
 
 #: Change between years (``devscore-change``): later minus earlier score, rendered with a diverging
 #: colormap centred on 0 over -CHANGE_DISPLAY..+CHANGE_DISPLAY (red: decline, blue: growth).

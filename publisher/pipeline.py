@@ -7,7 +7,9 @@ chips and the scoring are spread over the ranks; ranking and training run on ran
 wait. Publishing the table into a catalog is the catalog's job (`devscore run` joins the two).
 
 Layout of OUT: ``chips/`` (`devscore chips`), ``ranking/`` (`devscore rank`), ``model/`` (`devscore
-train`), ``scores.parquet`` (`devscore score`), ``run-state.json``.
+train`), ``ensemble/`` (the further scorers of ``publisher/scoring/ensemble.py``), ``scores.parquet``
+(`devscore score`, with each chip's ``uncertainty`` when the ensemble has two or more members),
+``run-state.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from publisher.runstate import RunState, file_sha256, stage_key
 
 log = logging.getLogger(__name__)
 
-STAGES = ("chips", "rank", "train", "score")
+STAGES = ("chips", "rank", "train", "ensemble", "score")
 
 
 @dataclass
@@ -44,6 +46,8 @@ class RunConfig:
     reuse_ranking: Path | None = None
     checkpoint: Path | None = None
     train_options: dict[str, Any] = field(default_factory=dict)
+    #: publisher.scoring.ensemble.EnsembleConfig's fields; members 1 (the default) scores with the model alone
+    ensemble: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     progress: bool = True
     views: int = 1  # dihedral views each chip is scored from (the profile's; publisher.scoring.tta)
@@ -52,7 +56,10 @@ class RunConfig:
         """Refuse bad training options now, not after the chips and the ranking are made."""
         from publisher.scoring.train import TrainConfig
 
+        from publisher.scoring.ensemble import EnsembleConfig
+
         TrainConfig(**self.train_options)
+        EnsembleConfig(**self.ensemble)
 
 
 @dataclass
@@ -180,12 +187,50 @@ def run_stages(config: RunConfig, comm: Communicator, announce: Callable[[str], 
 
         stages.append(_timed(state, "train", train_key, comm, _root_only(comm, do_train), announce))
 
-    score_key = comm.bcast(stage_key("score", fingerprint, file_sha256(checkpoint), config.views)
-                           if comm.is_root else None)
+    members, ensemble_run = _ensemble_stage(config, state, comm, ranking_dir, chips_dir, checkpoint, out, announce)
+    if ensemble_run is not None:
+        stages.append(ensemble_run)
+    score_key = comm.bcast(stage_key("score", fingerprint, [file_sha256(m) for m in members], config.ensemble,
+                                     config.views) if comm.is_root else None)
 
     def do_score() -> list[Path]:
-        score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device, views=config.views)
+        if len(members) > 1:
+            from publisher.scoring.ensemble import EnsembleConfig, score_ensemble
+
+            score_ensemble(members, chips_dir, scores, EnsembleConfig(**config.ensemble).score_from, comm=comm,
+                           device=config.device, progress=config.progress, views=config.views)
+        else:
+            score_chips(checkpoint, chips_dir, scores, comm=comm, device=config.device, views=config.views)
         return [scores]
 
     stages.append(_timed(state, "score", score_key, comm, do_score, announce))
     return StagesResult(chips_dir, ranking_dir, checkpoint, scores, stages, fingerprint)
+
+
+def _ensemble_stage(config: RunConfig, state: RunState, comm: Communicator, ranking_dir: Path, chips_dir: Path,
+                    checkpoint: Path, out: Path, announce: Callable[[str], None]) -> tuple[list[Path], StageRun | None]:
+    """The ensemble's further members (rank 0 trains them; resumable like training): every member's
+    checkpoint, the main model's first, and how the stage went (None when the ensemble is off)."""
+    from publisher.scoring.ensemble import ENSEMBLE_DIR, EnsembleConfig, train_members
+
+    ensemble = EnsembleConfig(**config.ensemble)
+    if ensemble.members < 2:
+        return [checkpoint], None
+    if not (ranking_dir / "targets.json").exists():
+        announce("ensemble: no ranking folder to resample (scores without uncertainty)")
+        return [checkpoint], StageRun("ensemble", "skipped", 0.0, "no ranking")
+    key = comm.bcast(stage_key("ensemble", file_sha256(ranking_dir / "targets.json"), file_sha256(checkpoint),
+                               config.train_options, config.ensemble) if comm.is_root else None)
+    folder = out / ENSEMBLE_DIR
+    members: list[Path] = []
+
+    def do_members() -> list[Path]:
+        members[:] = train_members(ranking_dir, chips_dir, checkpoint, folder, ensemble, config.train_options,
+                                   device=config.device, progress=config.progress)
+        return members[1:]
+
+    run = _timed(state, "ensemble", key, comm, _root_only(comm, do_members), announce)
+    run.detail = f"{ensemble.members} members, {ensemble.steps} steps each beyond the first"
+    if not members:  # skipped (fresh) or computed on rank 0 only
+        members = [checkpoint, *(folder / f"member-{k}" / "model" / "model.pt" for k in range(1, ensemble.members))]
+    return members, run

@@ -225,7 +225,7 @@ def stage_lines(out: Path, given: dict[str, Any]) -> list[tuple[str, str]]:
     except (OSError, ValueError):
         recorded = {}
     lines = []
-    for name in ("chips", "rank", "train", "score", "publish", "validate"):
+    for name in ("chips", "rank", "train", "ensemble", "score", "publish", "validate"):
         if given.get(name):
             lines.append((name, f"given: {given[name]}"))
         elif name in recorded:

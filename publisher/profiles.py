@@ -33,6 +33,14 @@ CPU_VIEWS, GPU_VIEWS = 4, 8
 GPU_TRAINING: dict[str, Any] = {"input_size": NATIVE_INPUT_SIZE, "batch_size": 32, "max_epochs": 30, "patience": 5,
                                 "lr": 1e-4}
 
+#: The scorer ensemble (publisher/scoring/ensemble.py) of both profiles: members, the main model included, each
+#: further one trained ``steps`` steps from the main model on a bootstrap resample of the POGs; the published
+#: score is the members' mean (Spearman 0.891 against the main model's 0.876 on the demo region). Sized on the
+#: demo region (docs/economist.md, bench/bench_ensemble.py): 3 members give a calibration of 0.30 end to end
+#: (goal > 0.2) for an estimated minute per member beyond the first on 2 idle cores; more would take
+#: `make demo` near its 10 minutes.
+ENSEMBLE: dict[str, Any] = {"members": 3, "steps": 10, "score_from": "mean"}
+
 
 class ProfileError(DevscoreError):
     """A profile this machine cannot run (``gpu`` without CUDA) or an unknown one."""

@@ -11,7 +11,8 @@ import pystac
 
 from publisher.cog import write_score_cog
 from publisher.chips_table import write_chips_tables
-from publisher.constants import CHIPS_ASSET, CHIPS_FLATGEOBUF_ASSET, SCORE_ASSET, THUMBNAIL_ASSET
+from publisher.constants import (CHIPS_ASSET, CHIPS_FLATGEOBUF_ASSET, SCORE_ASSET, THUMBNAIL_ASSET, UNCERTAINTY_ASSET,
+                                 UNCERTAINTY_BAND_DESCRIPTION)
 from publisher.scores import GranuleYear
 from publisher.stac import SceneSource, create_item
 from publisher.thumbnail import write_thumbnail
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 #: File names of an item's assets inside its folder.
 ASSET_FILES = {SCORE_ASSET: "score.tif", THUMBNAIL_ASSET: "thumbnail.png", CHIPS_ASSET: "chips.parquet",
-               CHIPS_FLATGEOBUF_ASSET: "chips.fgb"}
+               CHIPS_FLATGEOBUF_ASSET: "chips.fgb", UNCERTAINTY_ASSET: "uncertainty.tif"}
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,16 @@ def publish_granule_year(
     folder.mkdir(parents=True, exist_ok=True)
     score = write_score_cog(granule.scores, granule.chip_grid, folder / ASSET_FILES[SCORE_ASSET], device=device,
                             threads=threads)
+    uncertainty = None
+    if granule.uncertainty is not None:  # the ensemble's spread, painted like the scores
+        uncertainty = write_score_cog(granule.uncertainty, granule.chip_grid, folder / ASSET_FILES[UNCERTAINTY_ASSET],
+                                      device=device, threads=threads, description=UNCERTAINTY_BAND_DESCRIPTION,
+                                      units="share of the granule-year's chips (percentile rank), 0 to 1")
     thumbnail = write_thumbnail(granule.scores, folder / ASSET_FILES[THUMBNAIL_ASSET])
     chips, chips_fgb = write_chips_tables(granule, folder / ASSET_FILES[CHIPS_ASSET],
                                           folder / ASSET_FILES[CHIPS_FLATGEOBUF_ASSET])
-    item = create_item(granule, granule.grid, score, thumbnail, chips, chips_fgb, source=source)
+    item = create_item(granule, granule.grid, score, thumbnail, chips, chips_fgb, source=source,
+                       uncertainty_path=uncertainty)
     seconds = time.perf_counter() - start
     log.debug("staged %s in %.2f s", granule.id, seconds)
     return Published(item=item, folder=folder, seconds=seconds)

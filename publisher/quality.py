@@ -9,7 +9,10 @@ plain's chips alone (mountains by themselves can carry an overall figure), besid
 - a spatial block-bootstrap 95 % interval: blocks of 4 x 4 neighbouring chips resampled with replacement
   within each granule-year (neighbouring chips are alike, so the permutation spread understates the
   uncertainty), and, paired on the same resamples, the interval of (published - baseline): what the
-  model adds to each baseline.
+  model adds to each baseline;
+- where the scores carry an ``uncertainty`` (the scorer ensemble's spread), its calibration: Spearman of each
+  chip's spread against its absolute rank error (score's rank minus truth's rank within the granule-year, as
+  shares of its chips), with the same block-bootstrap interval and shuffled control (spreads permuted).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from scipy.stats import rankdata, spearmanr
 
 from publisher.atomic import atomic_path
 from publisher.errors import DevscoreError
+from publisher.scores import UNCERTAINTY_COLUMN
 
 KEYS = ["tile", "year", "row", "col"]
 #: Shuffled-control permutations and block-bootstrap resamples.
@@ -98,6 +102,18 @@ class GranuleQuality:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Whether a larger spread means a larger error: Spearman of the chips' spread vs their absolute rank error
+    (goal > 0.2, docs/economist.md), its 95 % block-bootstrap interval and the shuffled control."""
+
+    all: Agreement
+    plain: Agreement
+    interval: Interval
+    shuffled: Spread
+    mean_spread: float
+
+
+@dataclass(frozen=True)
 class QualityReport:
     """Per granule-year and pooled agreement, the intervals, the baselines and the shuffled control."""
 
@@ -110,6 +126,7 @@ class QualityReport:
     shuffled: Spread = Spread(0, None, None)
     baselines: list[Baseline] = field(default_factory=list)
     block_chips: int = BLOCK_CHIPS
+    calibration: Calibration | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -131,6 +148,12 @@ class QualityReport:
         spread = "n/a" if self.shuffled.sd is None else f"{self.shuffled.mean:+.3f} +- {self.shuffled.sd:.3f}"
         rows.append(f"shuffled control: Spearman {fmt(self.shuffled_control).strip()} (should be near 0); "
                     f"over {self.shuffled.permutations} permutations {spread}")
+        if self.calibration is not None:
+            c = self.calibration
+            control = "n/a" if c.shuffled.sd is None else f"{c.shuffled.mean:+.3f} +- {c.shuffled.sd:.3f}"
+            rows.append(f"uncertainty calibration (Spearman of spread vs |rank error|): {fmt(c.all).strip()} all "
+                        f"{_interval(c.interval)}, {fmt(c.plain).strip()} plain; shuffled spreads {control}; "
+                        f"mean spread {c.mean_spread:.3f} (goal > 0.2)")
         return rows
 
 
@@ -236,6 +259,7 @@ def assess(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0,
             name, Agreement.of(value[ok], true[ok]), Agreement.of(value[ok & is_plain], true[ok & is_plain]),
             Interval.of(gain_all), Interval.of(gain_plain)))
     finite = permuted[np.isfinite(permuted)]
+    calibration = _calibration(joined, resamples, rng) if UNCERTAINTY_COLUMN in joined.columns else None
     return QualityReport(
         granules=granules,
         all=Agreement.of(score, true),
@@ -246,7 +270,35 @@ def assess(scores: pd.DataFrame, truth: pd.DataFrame, seed: int = 0,
         shuffled=Spread(PERMUTATIONS, float(finite.mean()) if finite.size else None,
                         float(finite.std(ddof=1)) if finite.size > 1 else None),
         baselines=report_baselines,
+        calibration=calibration,
     )
+
+
+def rank_errors(joined: pd.DataFrame) -> np.ndarray:
+    """Each chip's |rank of its score - rank of its truth| within its granule-year, as a share of its chips."""
+    groups = joined.groupby(["tile", "year"], sort=False)
+    share = lambda column: groups[column].rank(method="average", pct=True).to_numpy()  # noqa: E731
+    return np.abs(share("score") - share("truth"))
+
+
+def _calibration(joined: pd.DataFrame, resamples: list[np.ndarray], rng: np.random.Generator) -> Calibration | None:
+    """Spread vs absolute rank error on the chips with a spread (None when no chip has one)."""
+    has = joined[UNCERTAINTY_COLUMN].notna().to_numpy()
+    if has.sum() < 3:
+        return None
+    error = rank_errors(joined)
+    spread = joined[UNCERTAINTY_COLUMN].to_numpy(np.float64)
+    is_plain = joined["plain"].to_numpy(bool)
+    frame = joined.assign(truth=error, spread=np.where(has, spread, 0.0))  # same index: the resamples apply
+    boot = _bootstrap(frame, ["spread"], has, resamples)[0]
+    spread_ranks, error_ranks = rankdata(spread[has]), rankdata(error[has])
+    permuted = _corr_rows(np.stack([rng.permutation(spread_ranks) for _ in range(PERMUTATIONS)]),
+                          np.broadcast_to(error_ranks, (PERMUTATIONS, len(error_ranks))))
+    finite = permuted[np.isfinite(permuted)]
+    return Calibration(Agreement.of(spread[has], error[has]), Agreement.of(spread[has & is_plain], error[has & is_plain]),
+                       Interval.of(boot), Spread(PERMUTATIONS, float(finite.mean()) if finite.size else None,
+                                                 float(finite.std(ddof=1)) if finite.size > 1 else None),
+                       float(spread[has].mean()))
 
 
 def cluster_targets(ranking_dir: str | Path) -> pd.DataFrame:
@@ -286,7 +338,10 @@ def write_quality_report(report: QualityReport, scores: pd.DataFrame, truth: pd.
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report.to_dict(), indent=2))
     joined = _years(scores).merge(truth, on=KEYS).dropna(subset=["score", "truth"])
-    fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 5), dpi=110, width_ratios=(1, 1.1))
+    calibrated = report.calibration is not None and UNCERTAINTY_COLUMN in joined.columns
+    fig, axes = plt.subplots(1, 3 if calibrated else 2, figsize=(16 if calibrated else 11, 5), dpi=110,
+                             width_ratios=(1, 1.1, 1) if calibrated else (1, 1.1))
+    ax, bars = axes[0], axes[1]
     for is_plain, colour, label in ((True, "tab:green", "plain"), (False, "tab:brown", "mountain")):
         part = joined[joined["plain"] == is_plain]
         ax.scatter(part["truth"], part["score"], s=4, alpha=0.4, c=colour, label=f"{label} ({len(part)} chips)")
@@ -295,6 +350,8 @@ def write_quality_report(report: QualityReport, scores: pd.DataFrame, truth: pd.
            title=f"Spearman {fmt(report.all)} overall, {fmt(report.plain)} plain")
     ax.legend(loc="upper left", markerscale=3)
     _baseline_panel(bars, report)
+    if calibrated:
+        _calibration_panel(axes[2], joined, report.calibration)
     fig.tight_layout()
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png")
@@ -324,3 +381,21 @@ def _baseline_panel(ax, report: QualityReport) -> None:
     ax.set(xlim=(min(-0.1, np.nanmin([0.0, *[p[0] or 0 for p in values]]) - 0.05), 1.0), xlabel="Spearman vs truth",
            title="published vs baselines (95 % block bootstrap; shuffled +- 2 SD)")
     ax.legend(loc="lower right")
+
+
+def _calibration_panel(ax, joined: pd.DataFrame, calibration: Calibration) -> None:
+    """Absolute rank error against the spread: the chips, and the mean error per tenth of the spreads."""
+    part = joined[joined[UNCERTAINTY_COLUMN].notna()]
+    error = rank_errors(part)
+    spread = part[UNCERTAINTY_COLUMN].to_numpy(np.float64)
+    ax.scatter(spread, error, s=3, alpha=0.15, c="tab:grey", label=f"chips ({len(part)})")
+    edges = np.unique(np.quantile(spread, np.linspace(0, 1, 11)))
+    which = np.clip(np.searchsorted(edges, spread, side="right") - 1, 0, len(edges) - 2)
+    centres = [spread[which == k].mean() for k in range(len(edges) - 1) if (which == k).any()]
+    means = [error[which == k].mean() for k in range(len(edges) - 1) if (which == k).any()]
+    ax.plot(centres, means, "o-", color="tab:red", label="mean per tenth of the spreads")
+    fmt = lambda a: "n/a" if a.spearman is None else f"{a.spearman:.2f}"  # noqa: E731
+    control = "" if calibration.shuffled.mean is None else f", shuffled {calibration.shuffled.mean:+.2f}"
+    ax.set(xlabel="uncertainty (spread of the score over the ensemble)", ylabel="|rank error| (share of chips)",
+           title=f"Calibration: Spearman {fmt(calibration.all)}{control}", ylim=(0, 1))
+    ax.legend(loc="upper left", markerscale=3)

@@ -4,7 +4,8 @@ One granule-year is one MGRS tile and the calendar year of its scene's datetime;
 32 x 32 grid of chip scores where chips absent from the table are NaN (nodata, not zero), and the grid
 its chips were cut from: the optional columns ``epsg``, ``chip_transform`` (the chips file's affine of
 the 32 x 32 chip grid, six numbers) and ``chip_px`` (chip side in source pixels), which ``devscore score``
-writes. A table without them is on the method's layout: the 10 m grid, 343 px chips.
+writes. A table without them is on the method's layout: the 10 m grid, 343 px chips. The optional
+``uncertainty`` column (the scorer ensemble's spread, ``publisher/scoring/ensemble.py``) is kept per chip.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from publisher.grid import ChipGrid, ChipGridError, TileGrid, TileIdError
 REQUIRED_COLUMNS = ("tile", "datetime", "row", "col", "score")
 #: Where the chips were cut: all three or none.
 GEOMETRY_COLUMNS = ("epsg", "chip_transform", "chip_px")
-OPTIONAL_COLUMNS = ("scene_id", "chip_scene", *GEOMETRY_COLUMNS)
+#: Each chip's spread over the scorer ensemble (score units, >= 0; NaN where unknown).
+UNCERTAINTY_COLUMN = "uncertainty"
+OPTIONAL_COLUMNS = ("scene_id", "chip_scene", UNCERTAINTY_COLUMN, *GEOMETRY_COLUMNS)
 #: How many offending rows an error message lists before it says "and N more".
 MAX_ROWS_IN_MESSAGE = 8
 
@@ -46,6 +49,8 @@ class GranuleYear:
     cut: ChipGrid | None = field(default=None, repr=False)
     #: (32, 32) scene id of each chip where gaps were filled from other scenes of the year (None: all ``scene_id``).
     chip_scenes: np.ndarray | None = field(default=None, repr=False)
+    #: (32, 32) spread of each chip's score over the scorer ensemble (NaN where unknown); None without one.
+    uncertainty: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def coverage(self) -> float:
@@ -134,6 +139,12 @@ def _parse(df: pd.DataFrame, path: Path, unit: str) -> pd.DataFrame:
         out["scene_id"] = None
     if "chip_scene" in df.columns:
         out["chip_scene"] = df["chip_scene"].astype(object).where(df["chip_scene"].notna(), None)
+    if UNCERTAINTY_COLUMN in df.columns:
+        spread = pd.to_numeric(df[UNCERTAINTY_COLUMN], errors="coerce")
+        bad = (df[UNCERTAINTY_COLUMN].notna() & spread.isna()) | (spread < 0) | np.isinf(spread)
+        if bad.any():
+            raise ScoreTableError(f"{path.name}: uncertainty must be a number >= 0 or empty at {_rows(bad, unit)}")
+        out[UNCERTAINTY_COLUMN] = spread.astype(np.float32)
     for tile in out["tile"].unique():
         try:
             TileGrid.from_tile_id(tile)
@@ -250,6 +261,10 @@ def read_chip_scores(path: str | Path, any_year: bool = False) -> list[GranuleYe
         if "chip_scene" in group.columns and group["chip_scene"].notna().any():
             chip_scenes = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), None, dtype=object)
             chip_scenes[group["row"].to_numpy(), group["col"].to_numpy()] = group["chip_scene"].to_numpy()
+        spread = None
+        if UNCERTAINTY_COLUMN in group.columns and group[UNCERTAINTY_COLUMN].notna().any():
+            spread = np.full((CHIPS_PER_SIDE, CHIPS_PER_SIDE), np.nan, dtype=np.float32)
+            spread[group["row"].to_numpy(), group["col"].to_numpy()] = group[UNCERTAINTY_COLUMN].to_numpy()
         granules.append(
             GranuleYear(
                 tile=str(tile),
@@ -259,6 +274,7 @@ def read_chip_scores(path: str | Path, any_year: bool = False) -> list[GranuleYe
                 scores=scores,
                 cut=_chip_grid(str(tile), int(year), group, path, unit, mask),
                 chip_scenes=chip_scenes,
+                uncertainty=spread,
             )
         )
     return granules
@@ -281,6 +297,7 @@ def scores_to_table(granules: list[GranuleYear]) -> pd.DataFrame:
                     "scene_id": g.scene_id,
                     **geometry,
                     **({"chip_scene": g.chip_scenes[rows, cols]} if g.chip_scenes is not None else {}),
+                    **({UNCERTAINTY_COLUMN: g.uncertainty[rows, cols]} if g.uncertainty is not None else {}),
                 }
             )
         )

@@ -32,6 +32,10 @@ from publisher.constants import (
     SCORE_NODATA,
     SOURCES,
     THUMBNAIL_ASSET,
+    UNCERTAINTY_ASSET,
+    UNCERTAINTY_BAND_DESCRIPTION,
+    UNCERTAINTY_COLORMAP,
+    UNCERTAINTY_DISPLAY,
 )
 from publisher.errors import DevscoreError
 from publisher.grid import ChipGrid, TileGrid
@@ -51,13 +55,25 @@ TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
 #: What the chips tables' columns mean (``table:columns``; the columns themselves are read from the file).
 CHIP_COLUMNS = {"tile": "MGRS tile", "year": "calendar year", "row": "chip row, 0 the northern",
                 "col": "chip column, 0 the western", "score": "development score in [0, 1], NaN where unscored",
-                "scored": "whether the chip has a score", "geometry": "chip outline, WGS84"}
+                "scored": "whether the chip has a score",
+                "uncertainty": "spread over the scorer ensemble: standard deviation of the chip's percentile rank in "
+                               "its granule-year (0 to 1), NaN where unknown",
+                "geometry": "chip outline, WGS84"}
 #: The default render: every client that reads the render extension gets the method's heat map.
 DEFAULT_RENDER = {
     "title": "Development score",
     "assets": [SCORE_ASSET],
     "colormap_name": COLORMAP,
     "rescale": [[SCORE_MIN, SCORE_MAX]],
+    "nodata": SCORE_NODATA,
+    "resampling": "nearest",
+}
+#: The render of the ``uncertainty`` asset: a sequential colormap over 0..UNCERTAINTY_DISPLAY.
+UNCERTAINTY_RENDER = {
+    "title": "Uncertainty (SD of the chip's percentile rank over the scorer ensemble)",
+    "assets": [UNCERTAINTY_ASSET],
+    "colormap_name": UNCERTAINTY_COLORMAP,
+    "rescale": [[0.0, UNCERTAINTY_DISPLAY]],
     "nodata": SCORE_NODATA,
     "resampling": "nearest",
 }
@@ -184,6 +200,7 @@ def _table_fields(asset: pystac.Asset, parquet_path: Path) -> None:
 def create_item(
     granule: GranuleYear, grid: TileGrid, score_path: Path, thumbnail_path: Path, chips_path: Path,
     chips_flatgeobuf_path: Path | None = None, source: SceneSource = SceneSource(),
+    uncertainty_path: Path | None = None,
 ) -> pystac.Item:
     """The Item ``{tile}-{year}`` with its score COG, thumbnail and chips assets (GeoParquet, and the same
     table as FlatGeobuf when given); the projection fields describe the COG's grid, the one the chips
@@ -234,6 +251,15 @@ def create_item(
     )
     RasterExtension.ext(score, add_if_missing=True).bands = [band]
     _file_fields(score, score_path)
+    if uncertainty_path is not None and granule.uncertainty is not None:
+        spread = pystac.Asset(href=str(uncertainty_path), media_type=COG_MEDIA_TYPE,
+                              title="Uncertainty of the score (COG)", description=UNCERTAINTY_BAND_DESCRIPTION,
+                              roles=["data"])
+        item.add_asset(UNCERTAINTY_ASSET, spread)
+        RasterExtension.ext(spread, add_if_missing=True).bands = [RasterBand.create(
+            nodata=SCORE_NODATA, data_type=DataType.FLOAT32, spatial_resolution=cut.pixel_size,
+            statistics=score_statistics(granule.uncertainty, cut), unit="1")]
+        _file_fields(spread, uncertainty_path)
 
     thumbnail = pystac.Asset(href=str(thumbnail_path), media_type=pystac.MediaType.PNG,
                              title="Thumbnail (RdYlGn_r, 0 to 1)", roles=["thumbnail"])
@@ -256,6 +282,9 @@ def create_item(
         _table_fields(flatgeobuf, chips_path)
     item.stac_extensions.append(TABLE_SCHEMA)
 
-    RenderExtension.ext(item, add_if_missing=True).apply({"default": Render.create(**DEFAULT_RENDER)})
+    renders = {"default": Render.create(**DEFAULT_RENDER)}
+    if UNCERTAINTY_ASSET in item.assets:
+        renders[UNCERTAINTY_ASSET] = Render.create(**UNCERTAINTY_RENDER)
+    RenderExtension.ext(item, add_if_missing=True).apply(renders)
     record_source(item, granule, source)
     return item

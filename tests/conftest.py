@@ -119,8 +119,8 @@ def served_both(tmp_path_factory) -> tuple[str, Path]:
     from catalog.change import publish_changes
 
     tmp = tmp_path_factory.mktemp("served-both")
-    publish_field_scores(tmp, ("48RVU",), 2022)
-    catalog = publish_field_scores(tmp, ("48RVU",), 2023)
+    publish_field_scores(tmp, ("48RVU",), 2022, uncertainty=True)
+    catalog = publish_field_scores(tmp, ("48RVU",), 2023, uncertainty=True)  # the uncertainty routes have items
     publish_changes(catalog)  # 48RVU-2022-2023: the change routes have an item and a pair
     ingest([write_vnl_like(tmp / "VNL_npp_2023_global.average.dat.tif", (103.7, 29.5, 105.35, 31.0), 2023)],
            2023, catalog)

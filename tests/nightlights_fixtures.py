@@ -136,13 +136,17 @@ def field_scores(tile: str, year: int, seed: int = 3) -> np.ndarray:
     return scores
 
 
-def publish_field_scores(folder: Path, tiles: tuple[str, ...], year: int) -> Path:
-    """A published score catalog ``folder/catalog`` with ``field_scores`` for every tile of ``year``."""
+def publish_field_scores(folder: Path, tiles: tuple[str, ...], year: int, uncertainty: bool = False) -> Path:
+    """A published score catalog ``folder/catalog`` with ``field_scores`` for every tile of ``year`` (and, with
+    ``uncertainty``, a seeded spread per chip: the items get an ``uncertainty`` asset)."""
     from catalog.ingest import publish_table
     from publisher.scores import GranuleYear, scores_to_table
 
     when = dt.datetime(year, 4, 1, tzinfo=dt.timezone.utc)
-    granules = [GranuleYear(tile, year, when, None, field_scores(tile, year)) for tile in tiles]
+    rng = np.random.default_rng(year)
+    granules = [GranuleYear(tile, year, when, None, scores := field_scores(tile, year),
+                            uncertainty=np.where(np.isnan(scores), np.nan, rng.uniform(0, 0.2, scores.shape))
+                            if uncertainty else None) for tile in tiles]
     scores_to_table(granules).to_csv(folder / "scores.csv", index=False)
     publish_table(folder / "scores.csv", folder / "catalog", progress=False)
     return folder / "catalog"

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from publisher.imagery.synth import synthesize
+from publisher.profiles import ENSEMBLE
 from publisher.runstate import file_sha256
 
 BIN = Path(sys.executable).parent
-TRAIN = ["--input-size", "32", "--epochs", "2", "--steps-per-epoch", "3"]
+TRAIN = ["--input-size", "32", "--epochs", "2", "--steps-per-epoch", "3", "--ensemble", "2"]
 
 
 def devscore(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -42,7 +43,7 @@ def first_run(region) -> subprocess.CompletedProcess:
 
 def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     catalog = region / "run" / "catalog"
-    for stage in ("chips", "rank", "train", "score", "publish", "validate", "quality", "nightlights"):
+    for stage in ("chips", "rank", "train", "ensemble", "score", "publish", "validate", "quality", "nightlights"):
         assert f"\n{stage} " in first_run.stdout and "skipped" not in first_run.stdout.split(f"\n{stage} ")[1][:20]
     item = json.loads((catalog / "devscore-scores" / "48RUU-2023" / "48RUU-2023.json").read_text())
     model_links = [link for link in item["links"] if link["rel"] == "derived_from" and "devscore-models" in link["href"]]
@@ -58,6 +59,10 @@ def test_run_publishes_scores_with_their_model(region, first_run, schema_dir):
     assert item["properties"]["devscore:checkpoint_sha256"] == file_sha256(region / "run" / "model" / "model.pt")
     quality = json.loads((catalog / "reports" / "quality" / "quality.json").read_text())
     assert quality["all"]["n"] > 500 and abs(quality["shuffled_control"]["spearman"]) < 0.15
+    # the ensemble's spread: an uncertainty asset, its calibration in the report and the summary
+    assert "uncertainty" in item["assets"] and item["properties"]["devscore:ensemble"]["members"] == 2
+    assert quality["calibration"]["all"]["n"] == quality["all"]["n"]
+    assert "uncertainty calibration" in first_run.stdout
     assert "Spearman" in first_run.stdout and "shuffled control" in first_run.stdout
     assert "viirs-nightlights" in {p.name for p in catalog.iterdir()}
     check = devscore("validate", "run/catalog", "--schemas", str(schema_dir), cwd=region)
@@ -82,7 +87,7 @@ def _rerun(region: Path, out: str) -> subprocess.CompletedProcess:
 def test_rerun_of_a_copied_folder_skips_unchanged_stages(region, copied_run):
     before = file_sha256(region / "run" / "scores.parquet")
     proc = _rerun(region, "moved/run")
-    for stage in ("chips", "rank", "train", "score", "publish"):
+    for stage in ("chips", "rank", "train", "ensemble", "score", "publish"):
         assert f"{stage}: inputs unchanged since the last run, skipped" in proc.stdout
     assert file_sha256(copied_run / "scores.parquet") == before == file_sha256(region / "run" / "scores.parquet")
 
@@ -180,6 +185,8 @@ def test_plan_prints_settings_with_their_sources_and_writes_nothing(region):
     assert settings["input_size"] == ["48", "option"] and settings["batch_size"][1] == "profile cpu"
     assert "48RUU-2023: 2 scene(s) found" in proc.stdout and "chips      will run" in proc.stdout
     assert "Estimate train:" in proc.stdout and "Estimate score:" in proc.stdout
+    assert "ensemble   will run" in proc.stdout and "Estimate ensemble:" in proc.stdout
+    assert f"Ensemble: {ENSEMBLE['members']} scorers" in proc.stdout
     assert not (region / "planned").exists()
 
 

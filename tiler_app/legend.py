@@ -14,7 +14,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from publisher.constants import CHANGE_COLLECTION_ID, CHANGE_DISPLAY, COLLECTION_ID, SCORE_MAX, SCORE_MIN
+from publisher.constants import (CHANGE_COLLECTION_ID, CHANGE_DISPLAY, COLLECTION_ID, SCORE_MAX, SCORE_MIN,
+                                 UNCERTAINTY_ASSET, UNCERTAINTY_COLORMAP, UNCERTAINTY_DISPLAY)
 from publisher.nightlights.clip import UNIT
 from publisher.nightlights.stac import BASE_COLORMAP, COLLECTION_ID as NIGHTLIGHTS_ID, DISPLAY_MAX
 
@@ -26,8 +27,14 @@ LEGENDS = {
     NIGHTLIGHTS_ID: (BASE_COLORMAP, [0, 1, 3, 10, 30, DISPLAY_MAX], f"night-light radiance, {UNIT}", True),
     CHANGE_COLLECTION_ID: ("RdBu", [-CHANGE_DISPLAY, -CHANGE_DISPLAY / 2, 0, CHANGE_DISPLAY / 2, CHANGE_DISPLAY],
                            "score change, later minus earlier", False),
+    # the score items' uncertainty asset (tiler_app/uncertainty.py): the spread over the scorer ensemble
+    UNCERTAINTY_ASSET: (UNCERTAINTY_COLORMAP, [0, UNCERTAINTY_DISPLAY / 4, UNCERTAINTY_DISPLAY / 2,
+                                               3 * UNCERTAINTY_DISPLAY / 4, UNCERTAINTY_DISPLAY],
+                        "uncertainty: SD of the chip's percentile rank", False),
 }
-Kind = Literal["devscore-scores", "viirs-nightlights", "devscore-change"]
+Kind = Literal["devscore-scores", "viirs-nightlights", "devscore-change", "uncertainty"]
+#: Route prefixes whose WMTS layers take another legend than the scores'.
+ROUTE_LEGENDS = {"/nightlights/": NIGHTLIGHTS_ID, "/change/": CHANGE_COLLECTION_ID, "/uncertainty/": UNCERTAINTY_ASSET}
 
 router = APIRouter(tags=["Legends"])
 
@@ -56,7 +63,8 @@ def legend_png(collection_id: str) -> bytes:
 
 
 @router.get("/legend.png", response_class=Response)
-def legend(collection: Kind = Query(COLLECTION_ID, description="the layer kind: scores or night lights")) -> Response:
+def legend(collection: Kind = Query(COLLECTION_ID, description="the layer kind: scores, night lights, change or "
+                                                                 "uncertainty")) -> Response:
     """The colour ramp of a layer kind with its ticks and unit (PNG)."""
     return Response(legend_png(collection), media_type="image/png",
                     headers={"Cache-Control": "public, max-age=86400"})
@@ -67,7 +75,8 @@ _STYLE = re.compile(rb"(<Style isDefault=\"true\">\s*<ows:Title>[^<]*</ows:Title
 
 class WMTSLegends:
     """ASGI middleware: every layer of a WMTS capabilities document gets a LegendURL, so QGIS shows the
-    ramp in its legend (TiTiler's template has none). Night-light routes get theirs, others the scores'."""
+    ramp in its legend (TiTiler's template has none). Night-light, change and uncertainty routes get theirs
+    (``ROUTE_LEGENDS``), others the scores'."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -77,7 +86,7 @@ class WMTSLegends:
         if not path.endswith("/WMTSCapabilities.xml"):
             await self.app(scope, receive, send)
             return
-        kind = NIGHTLIGHTS_ID if path.startswith("/nightlights/") else COLLECTION_ID
+        kind = next((k for prefix, k in ROUTE_LEGENDS.items() if path.startswith(prefix)), COLLECTION_ID)
         host = dict(scope.get("headers", [])).get(b"host", b"127.0.0.1").decode("latin-1")
         url = f"{scope.get('scheme', 'http')}://{host}/legend.png?collection={kind}"
         start: list[Message] = []

@@ -54,6 +54,7 @@ from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
+from tiler_app.uncertainty import mount_uncertainty
 from tiler_app.page import mount_page
 from tiler_app.security import CRS_OVERRIDES, built_with
 
@@ -196,6 +197,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
     mount_nightlights(app, catalog)
     mount_zonal(app)
     mount_change(app, catalog)
+    mount_uncertainty(app, catalog)
 
     @app.get("/layers", tags=["Layers"])
     def layers(request: Request) -> dict:

@@ -49,7 +49,7 @@ def text_table(table: pd.DataFrame, id_field: str) -> str:
 
 def wide_table(table: pd.DataFrame, id_field: str) -> str:
     """One line per zone: its mean score per year, the change from the first to the last year, and the
-    covered share and chips of the last year (what the demo prints)."""
+    covered share, chips and (where known) mean uncertainty of the last year (what the demo prints)."""
     years = sorted(table["year"].unique())
     scores = table.pivot(index=id_field, columns="year", values="mean_score")
     shown = pd.DataFrame({f"score {y}": scores[y] for y in years})
@@ -58,4 +58,6 @@ def wide_table(table: pd.DataFrame, id_field: str) -> str:
     last = table[table["year"] == years[-1]].set_index(id_field)
     shown["covered"] = last["covered_share"]
     shown["chips"] = last["chips"]
+    if last["mean_uncertainty"].notna().any():  # scores from an ensemble: the last year's mean spread
+        shown["uncertainty"] = last["mean_uncertainty"]
     return shown.reset_index().to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")

@@ -18,11 +18,10 @@ from affine import Affine
 from pyproj import CRS
 
 from publisher.errors import DevscoreError
+from publisher.scores import UNCERTAINTY_COLUMN
 
 #: Largest distance (CRS units, metres) between a published chip corner and the fitted grid's.
 GRID_TOLERANCE_M = 0.5
-#: The chips table's optional column with each chip's spread (the uncertainty of its score).
-UNCERTAINTY_COLUMN = "uncertainty"
 
 
 class ChipGridError(DevscoreError):

@@ -1,12 +1,17 @@
 // devscore map page: one raster layer per collection-year mosaic (scores, night lights) and per year pair
-// of change (a slider steps through them), legend, opacity, the value under the cursor, the zone on click.
+// of change and of uncertainty (a slider steps through them), legend, opacity, the value under the cursor, the
+// score's uncertainty and the zone on click.
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 
 (async function () {
   const config = await (await fetch("/config.json")).json();
   const years = (await (await fetch("/layers")).json()).layers;
   const change = await (await fetch("/change/layers")).json();
-  const WHAT = { "devscore-scores": "score", "viirs-nightlights": "radiance (nW/cm2/sr)", "devscore-change": "change" };
+  const spread = await (await fetch("/uncertainty/layers")).json();
+  const WHAT = { "devscore-scores": "score", "viirs-nightlights": "radiance (nW/cm2/sr)", "devscore-change": "change",
+                 "uncertainty": "uncertainty" };
+  // the uncertainty point route of each year with an ensemble's spread (shown beside the score on click)
+  const spreadPoint = Object.fromEntries(spread.years.map((y) => [y.year, y.point]));
   // one entry per collection-year, then one per year pair of change (diverging legend centred on 0)
   const layers = [
     ...years.map((l) => ({ ...l, key: `${l.collection}-${l.year}`,
@@ -16,6 +21,10 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
                                   legend: "/legend.png?collection=devscore-change",
                                   tilejson: `/change/pairs/${p.pair}/WebMercatorQuad/tilejson.json`,
                                   point: `/change/pairs/${p.pair}/point/{lon},{lat}` })),
+    ...spread.years.map((y) => ({ key: `uncertainty-${y.year}`, collection: "uncertainty", year: y.year, xyz: y.tiles,
+                                  items: y.items, title: `uncertainty ${y.year}: SD of the chip's percentile rank over the scorer ensemble`,
+                                  label: `uncertainty ${y.year} (${y.items.length} granules)`, legend: spread.legend,
+                                  tilejson: y.tilejson, point: y.point })),
   ];
   const slider = document.getElementById("year");
   const select = document.getElementById("layer");
@@ -62,16 +71,27 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
   }
 
   let pending = null;
-  async function query(lngLat) {
+  // the first valid value of a point query (null where none)
+  async function pointValue(template, lngLat) {
+    const url = template.replace("{lon}", lngLat.lng.toFixed(5)).replace("{lat}", lngLat.lat.toFixed(5));
+    const response = await fetch(url);
+    if (!response.ok || response.status === 204) return null;
+    return (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999) || null;
+  }
+
+  // the value under the cursor; on a click on a score layer, also its uncertainty (the SD of its percentile rank)
+  async function query(lngLat, clicked = false) {
     const layer = layers[select.value];
     if (!layer) return;
-    const url = layer.point.replace("{lon}", lngLat.lng.toFixed(5)).replace("{lat}", lngLat.lat.toFixed(5));
     const what = WHAT[layer.collection] || "value";
-    const response = await fetch(url);
-    if (!response.ok || response.status === 204) { info.textContent = `No ${what} here.`; return; }
-    const hit = (await response.json()).assets.find((a) => a.values[0] !== null && a.values[0] !== undefined && a.values[0] > -999);
+    const hit = await pointValue(layer.point, lngLat);
     const value = hit && (what === "change" && hit.values[0] > 0 ? "+" : "") + hit.values[0].toFixed(3);
-    info.textContent = hit ? `${what} ${value} · ${hit.name.split("/").pop()}` : `No ${what} here.`;
+    let text = hit ? `${what} ${value}` : `No ${what} here.`;
+    if (hit && clicked && layer.collection === "devscore-scores" && spreadPoint[layer.year]) {
+      const sd = await pointValue(spreadPoint[layer.year], lngLat);
+      if (sd) text += ` · uncertainty ±${(100 * sd.values[0]).toFixed(1)} percentile points (rank SD over the scorer ensemble)`;
+    }
+    info.textContent = hit ? `${text} · ${hit.name.split("/").pop()}` : text;
   }
 
   map.on("load", () => {
@@ -95,6 +115,6 @@ import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
       `${y.year} ${y.mean_score === null ? "-" : y.mean_score.toFixed(3)}`).join(", ");
     info.after(line);
   }
-  map.on("click", (e) => { query(e.lngLat); zone(e.lngLat); });
+  map.on("click", (e) => { clearTimeout(pending); query(e.lngLat, true); zone(e.lngLat); });
   map.on("mousemove", (e) => { clearTimeout(pending); pending = setTimeout(() => query(e.lngLat), 150); });
 })();
