@@ -7,7 +7,8 @@ scorer learns from, and the training seconds. The ranker's own index (built-up s
 on this synthetic world it is a near-oracle, since the scenes paint roofs where the truth is high.
 
 Test-time augmentation rows score the previous row's model again over 4 or 8 rotations and flips of each
-chip (``publisher.scoring.tta``; no training, the time is the scoring's). Without ``--region`` (and without
+chip (``publisher.scoring.tta``; no training, the time is the scoring's). The RGB rows feed the scorer the
+chip's colour channels instead of the method's luma (``TrainConfig.bands``, docs/science.md). Without ``--region`` (and without
 ``--quick``) the demo's setting is also trained and measured on the issue's hold-out: a region made with
 another seed on other granules (``devscore synth --seed 7 --tiles 48RUV,48RVV,48RVS,48RWU --years 2023``).
 ``python -m bench.bench_scorer_variants --region DIR`` measures on a region already made.
