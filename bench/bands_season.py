@@ -8,7 +8,7 @@ Each checkpoint scores the chips as they are and browned; the table gives Spearm
 A hue-only change leaves a grayscale scorer nearly unmoved by construction; what it measures is how much an RGB
 scorer's ranking rests on colour a season changes.
 
-``python -m bench.bench_bands_season --region REGION --chips CHIPS CHECKPOINT [CHECKPOINT ...]``
+``python -m bench.bands_season --region REGION --chips CHIPS CHECKPOINT [CHECKPOINT ...]``
 """
 
 from __future__ import annotations
