@@ -7,7 +7,8 @@ scorer learns from, and the training seconds. The ranker's own index (built-up s
 on this synthetic world it is a near-oracle, since the scenes paint roofs where the truth is high.
 
 Test-time augmentation rows score the previous row's model again over 4 or 8 rotations and flips of each
-chip (``publisher.scoring.tta``; no training, the time is the scoring's). Without ``--region`` (and without
+chip (``publisher.scoring.tta``; no training, the time is the scoring's). The RGB rows feed the scorer the
+chip's colour channels instead of the method's luma (``TrainConfig.bands``, docs/science.md). Without ``--region`` (and without
 ``--quick``) the demo's setting is also trained and measured on the issue's hold-out: a region made with
 another seed on other granules (``devscore synth --seed 7 --tiles 48RUV,48RVV,48RVS,48RWU --years 2023``).
 ``python -m bench.bench_scorer_variants --region DIR`` measures on a region already made.
@@ -47,8 +48,8 @@ QUICK_BASE = replace(BASE, steps_per_epoch=10)
 
 
 def _variants(base: TrainConfig, quick: bool) -> list[Variant]:
-    """The variants (:data:`Variant`); every variant but the input sides and the views runs at the method's
-    32 px, so each row changes one thing against the first."""
+    """The variants (:data:`Variant`); every variant but the input sides, the views and RGB runs at the method's
+    32 px, so each row changes one thing against the first (RGB against the 64 px one-view row)."""
     gray32 = replace(base, input_size=32)
     longer = replace(gray32, max_epochs=base.max_epochs * 2, patience=base.max_epochs * 2)
     variants: list[Variant] = [
@@ -56,6 +57,8 @@ def _variants(base: TrainConfig, quick: bool) -> list[Variant]:
         ("64 px input, one view", {}, base, False, 1),
         ("64 px, scored over 4 rotations (the demo's)", {}, None, False, 4),
         ("64 px, scored over 8 rotations and flips", {}, None, False, 8),
+        ("64 px, RGB input (the method's is grayscale), one view", {}, replace(base, bands="rgb"), False, 1),
+        ("64 px, RGB, scored over 4 rotations", {}, None, False, 4),
         ("32 px, 2x training steps", {}, longer, False, 1),
         ("32 px, warm start from the first model", {}, gray32, True, 1),
         ("32 px, K 6-30, 10 levels", {"k_min": 6, "k_max": 30, "levels": 10}, gray32, False, 1),

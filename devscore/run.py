@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 import click
 
-from publisher.constants import CHIPS_PER_SIDE
+from publisher.constants import BANDS, CHIPS_PER_SIDE
 from publisher.errors import DevscoreError
 from publisher.cli_types import NonEmptyPath, finite
 from publisher.imagery.options import YEARS, bbox_option, comma_list, search_options, tiles_of
@@ -375,6 +375,8 @@ def check_vlm_endpoint(comm: Communicator) -> None:
               help="Score with this checkpoint (`devscore train`) instead of training.")
 @click.option("--loss", type=click.Choice(["seed", "rank"]), default=None, help="Training loss [default: the profile's].")
 @click.option("--input-size", type=click.IntRange(32, 1024), default=None, help="Scorer input side in px [default: the profile's].")
+@click.option("--bands", type=click.Choice(BANDS), default=None,
+              help="Scorer input: gray (the method's) or rgb [default: gray, whatever the profile].")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Most training epochs [default: the profile's].")
 @click.option("--steps-per-epoch", type=click.IntRange(1), default=None, help="Optimizer steps per epoch [default: the profile's].")
 @click.option("--batch-size", type=click.IntRange(2), default=None,
@@ -415,7 +417,7 @@ def check_vlm_endpoint(comm: Communicator) -> None:
                    "in one transaction at the end.")
 def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str | None, source_catalog: Path | None, max_cloud: float,
         out: Path, catalog_dir: Path | None, ranker: str, pog_file: Path | None, reuse_ranking: Path | None,
-        checkpoint: Path | None, loss: str | None, input_size: int | None, epochs: int | None,
+        checkpoint: Path | None, loss: str | None, input_size: int | None, bands: str | None, epochs: int | None,
         steps_per_epoch: int | None, batch_size: int | None, lr: float | None, patience: int | None,
         init_checkpoint: Path | None, ensemble_members: int | None, device: str | None, profile_name: str,
         train_minutes: float | None, max_memory: float | None, plan_only: bool, truth: Path | None, nightlights: tuple[Path, ...],
@@ -449,7 +451,7 @@ def run(tiles: list[str] | None, bbox: object, years: list[int], stac_api: str |
     if ranker == "vlm" and reuse_ranking is None:  # a wrong endpoint stops the run now, not after the chips
         check_vlm_endpoint(comm)
     search = {"stac_api": stac_api, "source_catalog": source_catalog, "max_cloud": max_cloud}
-    given = {"loss": loss, "input_size": input_size, "max_epochs": epochs, "steps_per_epoch": steps_per_epoch,
+    given = {"loss": loss, "input_size": input_size, "bands": bands, "max_epochs": epochs, "steps_per_epoch": steps_per_epoch,
              "batch_size": batch_size, "lr": lr, "patience": patience}
     from publisher.profiles import ENSEMBLE
 

@@ -71,6 +71,11 @@ MAX_SCENES_PER_YEAR: Final = 12
 
 #: Scorer input side that needs no resampling: the chip's own side.
 NATIVE_INPUT_SIZE: Final = CHIP_SIZE
+#: What the scorer sees of a chip: "gray", the method's luma replicated to 3 channels (the default: on real
+#: imagery colour changes with the season, which a colour scorer can take for development), or "rgb", the
+#: chip's own three colour channels (docs/science.md measures both).
+BANDS: Final = ("gray", "rgb")
+DEFAULT_BANDS: Final = "gray"
 
 #: Training keeps chips already converted to grayscale at the input side, up to this many MB (every chip of
 #: 128 granule-years at 64 px, of 4 at 343 px); chips beyond it are read and converted again per batch.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.constants import CONVERT_PIXELS, GRAY_CACHE_MB
+from publisher.constants import CONVERT_PIXELS, DEFAULT_BANDS, GRAY_CACHE_MB
 from publisher.profiles import Profile, Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
@@ -192,7 +192,10 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     step_s, base_mb, per_chip_mb, build_s, save_s = time_training_step(size, per_step, loss, device)
     chip_s = time_scoring(size, device)
     convert_s = time_conversion(source_chip_px, size)
-    cached = min(n_chips, int(GRAY_CACHE_MB * 2 ** 20 // size ** 2))  # converted once, then kept
+    from publisher.scoring.model import input_shape
+
+    chip_bytes = math.prod(input_shape(size, value.get("bands", DEFAULT_BANDS)))  # one converted chip, uint8
+    cached = min(n_chips, int(GRAY_CACHE_MB * 2 ** 20 // chip_bytes))  # converted once, then kept
     n_train = max(1, int(n_chips * (1 - VALIDATION_FRACTION)))
     steps = value.get("steps_per_epoch") or max(1, math.ceil(n_train / per_step))
     epochs = value["max_epochs"]
@@ -205,7 +208,7 @@ def estimate(settings: dict[str, Setting], n_chips: int, source_chip_px: int, de
     per_epoch_s = steps * step_s + validation_s + uncached_share * per_epoch_reads * convert_s + save_s
     fixed_s = build_s * 2 + save_s + cached * convert_s  # model and best copy; model.pt; each chip converted once
     train_s = fixed_s + epochs * per_epoch_s
-    cache_mb = cached * size * size / 2 ** 20  # the converted training chips kept, uint8 at the input side
+    cache_mb = cached * chip_bytes / 2 ** 20  # the converted training chips kept, uint8 at the input side
     chunk_mb = max(CONVERT_PIXELS, source_chip_px ** 2) * 3 * 5 / 2 ** 20  # a chunk's RGB chips, uint8 and float32
     memory = StepMemory(base_mb, per_chip_mb, cache_mb + chunk_mb)
     return ({"train": Estimate(train_s, memory.peak_mb(per_step), fixed_s),

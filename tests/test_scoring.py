@@ -106,7 +106,7 @@ def test_rank_loss_prefers_the_pog_order():
 def test_batches_cover_every_cluster_and_level(region, ranking):
     loaded = load_ranking(ranking)
     chips = load_training_chips(loaded, region[1], 32)
-    assert chips.gray(np.arange(3)).shape == (3, 32, 32) and len(chips.target) == len(loaded.clusters)
+    assert chips.images(np.arange(3)).shape == (3, 32, 32) and len(chips.target) == len(loaded.clusters)
     sampler = BalancedSampler(chips, np.arange(len(chips.target)), len(loaded.levels))
     gen = torch.Generator().manual_seed(0)
     seen = np.concatenate([sampler.mixed_batch(64, gen) for _ in range(30)])

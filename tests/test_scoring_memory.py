@@ -17,7 +17,7 @@ import torch
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
 from publisher.imagery.chipreader import ChipReader
 from publisher.imagery.extract import ChipSet
-from publisher.scoring.chipsource import GraySource, convert_chunk
+from publisher.scoring.chipsource import ChipSource, convert_chunk
 from publisher.scoring.losses import rank_loss
 from publisher.scoring.model import Scorer, to_gray
 from publisher.scoring.train import TrainConfig, TrainingError, micro_batches
@@ -81,17 +81,17 @@ def test_gray_source_reads_a_chunk_at_a_time_and_keeps_its_cache_budget(tmp_path
     in_file = np.tile(np.arange(200), 2)
     side = 16
     budget_chips = 50
-    source = GraySource(readers, file_of, in_file, side, cache_mb=budget_chips * side * side / 2 ** 20)
+    source = ChipSource(readers, file_of, in_file, side, cache_mb=budget_chips * side * side / 2 ** 20)
     whole = torch.cat([to_gray(torch.from_numpy(f.load().chips), side) for f in files])
     rng = np.random.default_rng(0)
     for _ in range(6):
         idx = rng.integers(0, 400, 90)  # repeats included
-        assert torch.equal(source.gray(idx), whole[torch.from_numpy(idx)])
+        assert torch.equal(source.images(idx), whole[torch.from_numpy(idx)])
         assert source.cached <= budget_chips
     assert source.cached == budget_chips  # the budget is used, and not exceeded
     assert max(r.largest_read for r in readers) <= convert_chunk(96) < 90  # never more than a chunk read at once
-    uncached = GraySource(readers, file_of, in_file, side, cache_mb=0)
-    assert torch.equal(uncached.gray(np.arange(400)), whole) and uncached.cached == 0
+    uncached = ChipSource(readers, file_of, in_file, side, cache_mb=0)
+    assert torch.equal(uncached.images(np.arange(400)), whole) and uncached.cached == 0
 
 
 def test_micro_batches_accumulate_the_gradient_of_the_whole_batch():

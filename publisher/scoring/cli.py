@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from publisher.cli_types import NonEmptyPath, finite
-from publisher.constants import NATIVE_INPUT_SIZE
+from publisher.constants import BANDS, DEFAULT_BANDS, NATIVE_INPUT_SIZE
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
@@ -23,6 +23,10 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
               help="seed: 2 L_reg + L_linear against the cluster targets; rank: siScore's soft-rank loss along the POG.")
 @click.option("--input-size", type=click.IntRange(32, 1024), default=NATIVE_INPUT_SIZE, show_default=True,
               help="Input side in px (343 is the chip's native side; 64-96 trains much faster on a CPU).")
+@click.option("--bands", type=click.Choice(BANDS), default=DEFAULT_BANDS, show_default=True,
+              help="What the scorer sees: gray, the method's luma (colour changes with the season on real imagery, "
+                   "which a colour scorer can take for development); rgb, the chip's colour channels. Saved in "
+                   "the checkpoint; `devscore score` feeds the model what it was trained on.")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True, help="Most epochs (cosine decay over all of them).")
 @click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
               help="Stop after this many epochs without a better validation loss.")
@@ -35,7 +39,7 @@ DEVICES = click.Choice(["auto", "cpu", "cuda"])
               help="Start from these ResNet-18 weights (torchvision state dict or devscore checkpoint), loaded strictly.")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="auto: CUDA when present, else CPU.")
 @click.option("--resume", is_flag=True, help="Go on from OUT/last.pt after an interruption (same options required).")
-def train(ranking: Path, chips_dir: Path, out: Path, loss: str, input_size: int, epochs: int, patience: int,
+def train(ranking: Path, chips_dir: Path, out: Path, loss: str, input_size: int, bands: str, epochs: int, patience: int,
           batch_size: int, lr: float, steps_per_epoch: int | None, seed: int, weights: Path | None, device: str,
           resume: bool) -> None:
     """Train the ResNet-18 scorer on the POG targets of a ranking folder.
@@ -47,7 +51,7 @@ def train(ranking: Path, chips_dir: Path, out: Path, loss: str, input_size: int,
     """
     from publisher.scoring.train import TrainConfig, train as run_training
 
-    config = TrainConfig(loss=loss, input_size=input_size, batch_size=batch_size, lr=lr, max_epochs=epochs,
+    config = TrainConfig(loss=loss, input_size=input_size, bands=bands, batch_size=batch_size, lr=lr, max_epochs=epochs,
                          patience=patience, seed=seed, weights=str(weights) if weights else None,
                          steps_per_epoch=steps_per_epoch)
     result = run_training(ranking, chips_dir, out, config, device=device, resume=resume)

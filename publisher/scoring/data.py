@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from publisher.constants import GRAY_CACHE_MB
+from publisher.constants import DEFAULT_BANDS, GRAY_CACHE_MB
 from publisher.errors import DevscoreError
 from publisher.imagery.chipfiles import chips_fingerprint, list_chip_files
-from publisher.scoring.chipsource import GraySource
+from publisher.scoring.chipsource import ChipSource
 
 
 class RankingError(DevscoreError):
@@ -65,23 +65,24 @@ def load_ranking(folder: str | Path) -> Ranking:
 @dataclass
 class ChipData:
     """Every ranked chip with its cluster, level and target; the pixels stay in the chip files and are read a
-    batch at a time (:meth:`gray`)."""
+    batch at a time (:meth:`images`)."""
 
-    source: GraySource
+    source: ChipSource
     cluster: np.ndarray  # (n,) int
     level: np.ndarray  # (n,) int, 0 = most developed
     target: np.ndarray  # (n,) float32
     keys: pd.DataFrame  # tile, year, row, col
 
-    def gray(self, idx: np.ndarray) -> torch.Tensor:
-        """(len(idx), S, S) uint8 grayscale chips at the model's input side."""
-        return self.source.gray(idx)
+    def images(self, idx: np.ndarray) -> torch.Tensor:
+        """uint8 chips at the model's input side: (len(idx), S, S) grayscale or (len(idx), 3, S, S) RGB."""
+        return self.source.images(idx)
 
 
 def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int,
-                        cache_mb: float = GRAY_CACHE_MB) -> ChipData:
+                        cache_mb: float = GRAY_CACHE_MB, bands: str = DEFAULT_BANDS) -> ChipData:
     """The chips the ranking clustered, refused when the ranking was made from other chips. Only their flags
-    and positions are read here; ``cache_mb`` bounds the converted chips kept between batches."""
+    and positions are read here; ``cache_mb`` bounds the converted chips kept between batches; ``bands``:
+    the scorer's input (publisher.constants.BANDS)."""
     fingerprint = chips_fingerprint(chips_dir)
     if fingerprint != ranking.chips_fingerprint:
         raise RankingError(f"the ranking was made from other chips than {chips_dir} (chips fingerprint "
@@ -111,7 +112,7 @@ def load_training_chips(ranking: Ranking, chips_dir: str | Path, input_size: int
     keys = pd.concat(parts, ignore_index=True)
     cluster = keys["cluster"].to_numpy(dtype=np.int64)
     return ChipData(
-        source=GraySource(readers, np.concatenate(file_of), np.concatenate(in_file), input_size, cache_mb),
+        source=ChipSource(readers, np.concatenate(file_of), np.concatenate(in_file), input_size, cache_mb, bands),
         cluster=cluster, level=np.array([level_of[c] for c in cluster], dtype=np.int64),
         target=np.array([ranking.targets[c] for c in cluster], dtype=np.float32),
         keys=keys[["tile", "year", "row", "col"]],
@@ -166,12 +167,12 @@ class BalancedSampler:
         return np.stack([self.level_batch(lv, size, generator) for lv in reversed(range(self.n_levels))])
 
 
-def augment(gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random 90-degree rotation and horizontal flip of each (S, S) chip (training only)."""
-    turns = torch.randint(4, (gray.shape[0],), generator=generator)
-    flips = torch.randint(2, (gray.shape[0],), generator=generator)
-    out = torch.empty_like(gray)
-    for i in range(gray.shape[0]):
-        chip = torch.rot90(gray[i], int(turns[i]), dims=(0, 1))
-        out[i] = chip.flip(1) if flips[i] else chip
+def augment(chips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random 90-degree rotation and horizontal flip of each (S, S) or (C, S, S) chip (training only)."""
+    turns = torch.randint(4, (chips.shape[0],), generator=generator)
+    flips = torch.randint(2, (chips.shape[0],), generator=generator)
+    out = torch.empty_like(chips)
+    for i in range(chips.shape[0]):
+        chip = torch.rot90(chips[i], int(turns[i]), dims=(-2, -1))
+        out[i] = chip.flip(-1) if flips[i] else chip
     return out

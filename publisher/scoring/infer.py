@@ -20,7 +20,7 @@ from publisher.imagery.chipfiles import ChipFile, ChipFileError, list_chip_files
 from publisher.imagery.chipreader import ChipReader
 from publisher.mpi import Communicator, map_gather, world
 from publisher.scores import GEOMETRY_COLUMNS, geometry_columns
-from publisher.scoring.model import Scorer, load_scorer, normalise, pick_device, to_gray
+from publisher.scoring.model import Scorer, load_scorer, normalise, pick_device, to_input
 from publisher.scoring.tta import VIEW_COUNTS, predict
 
 log = logging.getLogger(__name__)
@@ -32,19 +32,19 @@ class ScoringError(DevscoreError):
     """Chips that cannot be scored, or a table that cannot be written."""
 
 
-class _GrayChips(Dataset):
-    """The chips ``picks`` of one granule-year as (S, S) uint8 grayscale at the model's input side, read and
-    converted one at a time from the chips file (a ChipReader) or an array."""
+class _InputChips(Dataset):
+    """The chips ``picks`` of one granule-year as the model's uint8 input ((S, S) grayscale or (3, S, S) RGB,
+    its ``bands``), read and converted one at a time from the chips file (a ChipReader) or an array."""
 
-    def __init__(self, chips: np.ndarray | ChipReader, picks: np.ndarray, input_size: int) -> None:
-        self.chips, self.picks, self.input_size = chips, picks, input_size
+    def __init__(self, chips: np.ndarray | ChipReader, picks: np.ndarray, input_size: int, bands: str) -> None:
+        self.chips, self.picks, self.input_size, self.bands = chips, picks, input_size, bands
 
     def __len__(self) -> int:
         return len(self.picks)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         j = int(self.picks[i])
-        return to_gray(torch.from_numpy(np.ascontiguousarray(self.chips[j : j + 1])), self.input_size)[0]
+        return to_input(torch.from_numpy(np.ascontiguousarray(self.chips[j : j + 1])), self.input_size, self.bands)[0]
 
 
 def default_workers() -> int:
@@ -76,12 +76,13 @@ def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batc
         log.warning("%s: every chip is flagged blank or cloud; nothing to score", chip_file.id)
         return frame
     cuda = device.type == "cuda"
-    loader = DataLoader(_GrayChips(chips.chips, np.flatnonzero(usable), model.input_size), batch_size=batch_size,
+    loader = DataLoader(_InputChips(chips.chips, np.flatnonzero(usable), model.input_size, model.bands),
+                        batch_size=batch_size,
                         num_workers=default_workers() if workers is None else workers, pin_memory=cuda)
     scores = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
-        for gray in tqdm(loader, desc=chip_file.id, unit="batch", disable=not progress, leave=False):
-            images = normalise(gray.to(device, non_blocking=cuda))
+        for batch in tqdm(loader, desc=chip_file.id, unit="batch", disable=not progress, leave=False):
+            images = normalise(batch.to(device, non_blocking=cuda))
             if cuda:
                 images = images.contiguous(memory_format=torch.channels_last)
             scores.append(predict(model, images, views).cpu())

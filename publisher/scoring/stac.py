@@ -62,6 +62,7 @@ def create_model_item(checkpoint_path: str | Path, weights_href: str | None = No
     checkpoint_path = Path(checkpoint_path)
     model, meta = load_scorer(checkpoint_path)
     config, size = meta["config"], int(meta["input_size"])
+    rgb = model.bands == "rgb"  # the method's grayscale keeps the names it always had
     granules = list(meta.get("granules", []))
     geometry = _footprint(granules)
     years = sorted({int(g.rsplit("-", 1)[1]) for g in granules}) or [dt.datetime.now(dt.timezone.utc).year]
@@ -73,11 +74,11 @@ def create_model_item(checkpoint_path: str | Path, weights_href: str | None = No
         end_datetime=dt.datetime(years[-1], 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc),
         collection=MODELS_COLLECTION_ID,
         properties={
-            "title": f"devscore scorer ({config['loss']} loss, {size} px)",
+            "title": f"devscore scorer ({config['loss']} loss, {size} px{', RGB' if rgb else ''})",
             "description": "ResNet-18 with one output squashed by sigmoid(5 x): the development score of a "
                            "3.43 km Sentinel-2 chip, trained on the POG targets of its ranking.",
             "created": created.isoformat(),
-            "mlm:name": f"devscore-scorer-{config['loss']}-{size}px",
+            "mlm:name": f"devscore-scorer-{config['loss']}-{size}px{'-rgb' if rgb else ''}",
             "mlm:architecture": "ResNet-18",
             "mlm:tasks": ["regression"],
             "mlm:framework": "pytorch",
@@ -88,7 +89,7 @@ def create_model_item(checkpoint_path: str | Path, weights_href: str | None = No
             "mlm:accelerator": "cuda",
             "mlm:accelerator_constrained": False,
             "mlm:batch_size_suggestion": 256,
-            "mlm:input": [_input(size)],
+            "mlm:input": [_input(size, model.bands)],
             "mlm:output": [_output()],
             "mlm:hyperparameters": {k: v for k, v in config.items() if v is not None}
                                    | {"beta": BETA, "best_epoch": meta.get("best_epoch"),
@@ -115,17 +116,23 @@ def create_model_item(checkpoint_path: str | Path, weights_href: str | None = No
     return item
 
 
-def _input(size: int) -> dict[str, Any]:
+def _input(size: int, bands: str) -> dict[str, Any]:
+    source = "A 343 x 343 px chip of the Sentinel-2 L2A visual (TCI) asset"
+    if bands == "gray":
+        name, description, function = ("grayscale chip", f"{source}, reduced to luma (0.299 R + 0.587 G + 0.114 B), "
+                                       f"resampled to {size} px and replicated to 3 channels.", "to_gray")
+    else:
+        name, description, function = ("RGB chip", f"{source}, its red, green and blue channels resampled to {size} px.",
+                                       "to_rgb")
     return {
-        "name": "grayscale chip",
-        "description": "A 343 x 343 px chip of the Sentinel-2 L2A visual (TCI) asset, reduced to luma "
-                       f"(0.299 R + 0.587 G + 0.114 B), resampled to {size} px and replicated to 3 channels.",
+        "name": name,
+        "description": description,
         "bands": [],
         "input": {"shape": [-1, 3, size, size], "dim_order": ["batch", "channel", "height", "width"],
                   "data_type": "float32"},
         "value_scaling": [{"type": "z-score", "mean": 255 * m, "stddev": 255 * s}
                           for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)],
-        "pre_processing_function": {"format": "python", "expression": "publisher.scoring.model:to_gray"},
+        "pre_processing_function": {"format": "python", "expression": f"publisher.scoring.model:{function}"},
     }
 
 
@@ -141,10 +148,11 @@ def _output() -> dict[str, Any]:
 
 def score_provenance(checkpoint_path: str | Path) -> dict[str, Any]:
     """Properties a score Item records about the model behind it: POG, ranker, checkpoint hash, version."""
-    _, meta = load_scorer(checkpoint_path)
+    model, meta = load_scorer(checkpoint_path)
     return {"devscore:model": model_item_id(checkpoint_path), "devscore:checkpoint_sha256": file_sha256(checkpoint_path),
             "devscore:pog": meta["pog"], "devscore:ranker": meta.get("ranker"),
-            "devscore:loss": meta["config"]["loss"], "devscore:software_version": meta.get("software_version")}
+            "devscore:loss": meta["config"]["loss"], "devscore:bands": model.bands,
+            "devscore:software_version": meta.get("software_version")}
 
 
 def link_score_item(score_item: pystac.Item, model_item: pystac.Item, checkpoint_path: str | Path) -> None:

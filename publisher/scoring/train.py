@@ -20,7 +20,7 @@ from publisher.progress import tqdm
 from publisher import __version__
 from publisher.atomic import atomic_path, atomic_write_text
 from publisher.errors import DevscoreError, Interrupted
-from publisher.constants import GRAY_CACHE_MB
+from publisher.constants import BANDS, DEFAULT_BANDS, GRAY_CACHE_MB
 from publisher.scoring.data import BalancedSampler, ChipData, augment, load_ranking, load_training_chips, split_by_chip
 from publisher.scoring.losses import rank_loss, seed_loss
 from publisher.scoring.model import NATIVE_INPUT_SIZE, Scorer, load_weights, normalise, pick_device, save_checkpoint
@@ -62,10 +62,14 @@ class TrainConfig:
     #: Gradient accumulation: each step's batch runs as this many micro-batches (to fit a memory budget),
     #: their gradients summed before the optimizer steps.
     accumulate: int = 1
+    #: What the scorer sees of a chip (publisher.constants.BANDS): the method's grayscale, or RGB.
+    bands: str = DEFAULT_BANDS
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise TrainingError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.bands not in BANDS:
+            raise TrainingError(f"unknown bands {self.bands!r}; choose one of {', '.join(BANDS)}")
         steps_ok = self.steps_per_epoch is None or self.steps_per_epoch >= 1
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise TrainingError(f"learning rate {self.lr} must be a finite number above 0")
@@ -113,7 +117,7 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     """
     out_dir = Path(out_dir)
     ranking = load_ranking(ranking_dir)
-    chips = load_training_chips(ranking, chips_dir, config.input_size, cache_mb)
+    chips = load_training_chips(ranking, chips_dir, config.input_size, cache_mb, config.bands)
     train_idx, val_idx = split_by_chip(chips.level, config.val_fraction, config.seed)
     n_levels = len(ranking.levels)
     train_sampler = BalancedSampler(chips, train_idx, n_levels)
@@ -122,7 +126,7 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     steps = config.steps_per_epoch or max(1, math.ceil(len(train_idx) / per_step))
     dev = pick_device(device)
     torch.manual_seed(config.seed)
-    model = Scorer(config.input_size)
+    model = Scorer(config.input_size, config.bands)
     if config.weights:
         load_weights(model, config.weights)
     model.to(dev)
@@ -141,8 +145,8 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
     elif state_path.exists() or (out_dir / MODEL_FILE).exists():
         raise TrainingError(f"{out_dir} already holds a training; pass --resume to go on, or choose another --out")
     log.info("training on %d chips (%d validation), %d clusters on %d levels, %d steps of %d chips per epoch, %s loss, "
-             "%d px, %s", len(train_idx), len(val_idx), len(ranking.targets), n_levels, steps, per_step, config.loss,
-             config.input_size, dev)
+             "%d px %s, %s", len(train_idx), len(val_idx), len(ranking.targets), n_levels, steps, per_step, config.loss,
+             config.input_size, config.bands, dev)
     bar = tqdm(total=config.max_epochs * steps, initial=state.epoch * steps, disable=not progress, unit="step",
                desc="training")
     stopped_early = state.bad_epochs >= config.patience
@@ -177,7 +181,7 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
         bar.close()
     if stopped_early:
         log.info("stopped early after epoch %d: no better validation loss for %d epochs", state.epoch, config.patience)
-    best = Scorer(config.input_size)
+    best = Scorer(config.input_size, config.bands)
     best.load_state_dict(state.best_model, strict=True)
     checkpoint = save_checkpoint(out_dir / MODEL_FILE, best, {
         **meta, "history": state.history, "best_val_loss": state.best_val_loss, "best_epoch": state.best_epoch,
@@ -194,19 +198,21 @@ def train(ranking_dir: str | Path, chips_dir: str | Path, out_dir: str | Path, c
 
 
 def _config_record(config: TrainConfig) -> dict[str, Any]:
-    """The config as last.pt records it; without accumulation it is recorded as before accumulation existed,
-    so a training state saved then still resumes."""
+    """The config as last.pt records it; without accumulation and in grayscale it is recorded as before those
+    options existed, so a training state saved then still resumes."""
     record = asdict(config)
     if record["accumulate"] == 1:
         del record["accumulate"]
+    if record["bands"] == DEFAULT_BANDS:
+        del record["bands"]
     return record
 
 
 def _batch(chips: ChipData, idx: np.ndarray, dev: torch.device, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    gray = chips.gray(idx.reshape(-1))
+    chip_input = chips.images(idx.reshape(-1))
     if generator is not None:
-        gray = augment(gray, generator)
-    images = normalise(gray.to(dev, non_blocking=dev.type == "cuda"))
+        chip_input = augment(chip_input, generator)
+    images = normalise(chip_input.to(dev, non_blocking=dev.type == "cuda"))
     if dev.type == "cuda":
         images = images.contiguous(memory_format=torch.channels_last)
     return images, torch.from_numpy(chips.target[idx.reshape(-1)]).to(dev)
@@ -307,7 +313,8 @@ def _restore(path: Path, meta: dict, model: Scorer, optimizer: torch.optim.Optim
     except Exception as exc:  # a corrupt state file, whatever torch's unpickler raised
         raise TrainingError(f"{path} cannot be resumed from ({type(exc).__name__}: {str(exc)[:100]})") from None
     if differs:
-        detail = [f"{k}: {saved['config'][k]} then, {meta['config'][k]} now" for k in saved["config"]
+        detail = [f"{k}: {saved['config'].get(k)} then, {meta['config'].get(k)} now"
+                  for k in {**saved["config"], **meta["config"]}
                   if saved["config"].get(k) != meta["config"].get(k)] if "config" in differs else differs
         raise TrainingError(f"{path} was trained with other settings or data ({'; '.join(map(str, detail))})")
     model.load_state_dict(saved["model"], strict=True)
