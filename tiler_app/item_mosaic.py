@@ -1,5 +1,5 @@
-"""One factory for the collections the server tiles besides the scores (night lights by year, score change
-by year pair): a reader that opens an item's COG by item id (no request names a file) and a read-only
+"""One factory for the layers the server tiles besides the scores (night lights by year, score change by year
+pair, the scores' uncertainty by year): a reader that opens an item's COG by item id (no request names a file) and a read-only
 MosaicJSON backend over the items a key (a year, a year pair) selects, rebuilt when the collection changes."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from tiler_app.mosaic import _polygons
 @dataclass(frozen=True)
 class ItemMosaic:
     """The items of ``collection_id`` whose ``asset`` the server tiles: ``select(catalog, key)`` gives the
-    items of one mosaic; ``zooms`` are its (minzoom, maxzoom, quadkey zoom); ``name`` names its backend."""
+    items of one mosaic; ``zooms`` are its (minzoom, maxzoom, quadkey zoom); ``name`` names its backend;
+    ``base`` is the rio-tiler reader the item reader extends (the chip-grid reader for score-grid assets)."""
 
     catalog: StaticCatalog
     collection_id: str
@@ -28,13 +29,14 @@ class ItemMosaic:
     select: Callable[[StaticCatalog, str], list[ItemRecord]]
     zooms: tuple[int, int, int]
     name: str
+    base: type[Reader] = Reader
 
     def reader(self) -> type[Reader]:
         """A rio-tiler Reader of one item's asset, addressed by item id."""
         spec = self
 
         @attr.s
-        class ItemReader(Reader):
+        class ItemReader(spec.base):
             def __attrs_post_init__(self) -> None:
                 self.input = str(spec.catalog.asset_path(spec.collection_id, self.input, spec.asset))
                 super().__attrs_post_init__()

@@ -9,12 +9,8 @@ Routes (ids are looked up in the catalog; no request names a file):
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import attr
-from cogeo_mosaic.backends.base import MosaicJSONBackend
-from cogeo_mosaic.mosaic import MosaicJSON
 from fastapi import APIRouter, Depends, FastAPI, Request
 from rio_tiler.colormap import cmap as default_cmap
 from titiler.core.dependencies import ColorMapParams, ImageRenderingParams
@@ -28,8 +24,9 @@ from publisher.constants import COLLECTION_ID, UNCERTAINTY_ASSET
 from publisher.stac import UNCERTAINTY_RENDER
 from tiler_app.dependencies import COORDINATE_CHECKS, ItemId, Year, get_catalog, item_checks
 from tiler_app.gridtiles import GridReader
+from tiler_app.item_mosaic import ItemMosaic
 from tiler_app.limits import SUPPORTED_TMS
-from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM, _polygons
+from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM
 from tiler_app.security import GDAL_LOCKDOWN
 
 PREFIX = "/uncertainty"
@@ -73,42 +70,6 @@ def rendering(params: ImageRenderingParams = Depends()) -> ImageRenderingParams:
     return params
 
 
-@functools.lru_cache(maxsize=32)
-def _mosaic(catalog: StaticCatalog, year: int, version: float) -> MosaicJSON:
-    features = [{"type": "Feature", "geometry": part, "properties": {"asset": r.id}}
-                for r in _year_items(catalog, year) for part in _polygons(r.item["geometry"])]
-    return MosaicJSON.from_features(features, minzoom=MINZOOM, maxzoom=MAXZOOM, quadkey_zoom=QUADKEY_ZOOM,
-                                    accessor=lambda feature: feature["properties"]["asset"], quiet=True)
-
-
-def _reader(catalog: StaticCatalog) -> type[GridReader]:
-    @attr.s
-    class UncertaintyReader(GridReader):
-        """Reader of a score item's uncertainty COG (painted like the scores: the grid reader applies)."""
-
-        def __attrs_post_init__(self) -> None:
-            self.input = str(catalog.asset_path(COLLECTION_ID, self.input, UNCERTAINTY_ASSET))
-            super().__attrs_post_init__()
-
-    return UncertaintyReader
-
-
-def _backend(catalog: StaticCatalog) -> type[MosaicJSONBackend]:
-    @attr.s
-    class UncertaintyYearBackend(MosaicJSONBackend):
-        """Read-only mosaic of one year's uncertainty assets."""
-
-        _backend_name = "devscore-uncertainty"
-
-        def _read(self) -> MosaicJSON:
-            return _mosaic(catalog, int(self.input), catalog.collection(COLLECTION_ID).mtime)
-
-        def write(self, overwrite: bool = True) -> None:
-            raise NotImplementedError("catalog mosaics are read-only")
-
-    return UncertaintyYearBackend
-
-
 router = APIRouter(prefix=PREFIX, tags=["Uncertainty"])
 
 
@@ -140,7 +101,9 @@ def mount_uncertainty(app: FastAPI, catalog: StaticCatalog) -> None:
                          route_dependencies=item_checks(score_item), environment_dependency=lambda: GDAL_LOCKDOWN,
                          add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Uncertainty"])
-    years = MosaicTilerFactory(backend=_backend(catalog), dataset_reader=_reader(catalog),
+    mosaic = ItemMosaic(catalog, COLLECTION_ID, UNCERTAINTY_ASSET, lambda c, year: _year_items(c, int(year)),
+                        (MINZOOM, MAXZOOM, QUADKEY_ZOOM), "devscore-uncertainty", base=GridReader)
+    years = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(),
                                path_dependency=uncertainty_year, colormap_dependency=colormap,
                                render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
                                extensions=[mosaic_wmtsExtension(
