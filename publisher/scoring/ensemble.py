@@ -29,7 +29,7 @@ import pandas as pd
 
 from publisher.atomic import atomic_write_text
 from publisher.errors import DevscoreError
-from publisher.mpi import Communicator, map_gather, world
+from publisher.mpi import Communicator, world
 from publisher.runstate import file_sha256, stage_key
 from publisher.scores import UNCERTAINTY_COLUMN
 
@@ -181,12 +181,9 @@ def score_ensemble(checkpoints: list[Path], chips_dir: str | Path, out_path: str
     """Score every usable chip of ``chips_dir`` with every member (the main model from ``views`` dihedral
     views, the others from MEMBER_VIEWS); rank 0 writes ``out_path`` (the chip-score table of
     :func:`publisher.scoring.infer.score_chips` plus ``uncertainty``) atomically."""
-    import torch
-
-    from publisher.atomic import atomic_path
     from publisher.imagery.chipfiles import list_chip_files
     from publisher.progress import tqdm
-    from publisher.scoring.infer import ScoringError, score_granule
+    from publisher.scoring.infer import gather_scores, ready, score_granule, write_scores
     from publisher.scoring.model import load_scorer, pick_device
 
     comm = comm or world()
@@ -194,13 +191,7 @@ def score_ensemble(checkpoints: list[Path], chips_dir: str | Path, out_path: str
     if out_path.suffix.lower() != ".parquet":
         raise EnsembleError(f"{out_path.name}: the ensemble's chip-score table is a .parquet file")
     dev = pick_device(device)
-    models = []
-    for checkpoint in checkpoints:
-        model, _ = load_scorer(checkpoint)
-        model.to(dev).eval()
-        if dev.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-        models.append(model)
+    models = [ready(load_scorer(checkpoint)[0], dev) for checkpoint in checkpoints]
     files = list_chip_files(chips_dir)
     mine = len(files[comm.rank :: comm.size])
     bar = tqdm(total=mine * len(models), desc="scoring the ensemble", unit="member x granule-year",
@@ -213,18 +204,13 @@ def score_ensemble(checkpoints: list[Path], chips_dir: str | Path, out_path: str
             bar.update()
         return combine(frames, score_from)
 
-    gathered = map_gather(one, files, comm)
-    bar.close()
-    if gathered is None:
+    try:
+        table = gather_scores(one, files, comm, chips_dir)
+    finally:
+        bar.close()
+    if table is None:
         return out_path
-    frames, errors = gathered
-    if errors:
-        raise ScoringError(errors[0])
-    table = pd.concat(frames, ignore_index=True)
-    if table.empty:
-        raise ScoringError(f"every chip of {chips_dir} is flagged blank or cloud; there is nothing to score")
-    with atomic_path(out_path) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_scores(table, out_path)
     log.info("scored %d chips with %d member(s); wrote %s", len(table), len(models), out_path)
     return out_path
 

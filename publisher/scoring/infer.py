@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,39 @@ def score_granule(model: Scorer, chip_file: ChipFile, device: torch.device, batc
     return frame
 
 
+def ready(model: Scorer, device: torch.device) -> Scorer:
+    """``model`` on ``device`` for inference (channels-last on CUDA)."""
+    model.to(device).eval()
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def gather_scores(one: Callable[[ChipFile], pd.DataFrame], files: list[ChipFile], comm: Communicator,
+                  chips_dir: str | Path) -> pd.DataFrame | None:
+    """The chip-score rows of every chip file (``one`` on each rank's share), on rank 0 (None on the others);
+    a failure on any rank, or no usable chip at all, is a ScoringError rather than a short table."""
+    gathered = map_gather(one, files, comm)
+    if gathered is None:
+        return None
+    frames, errors = gathered
+    if errors:
+        raise ScoringError(errors[0])
+    table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        raise ScoringError(f"every chip of {chips_dir} is flagged blank or cloud; there is nothing to score")
+    return table
+
+
+def write_scores(table: pd.DataFrame, out_path: Path) -> None:
+    """Write a chip-score table atomically, as .csv (ISO datetimes) or .parquet by its suffix."""
+    with atomic_path(out_path) as tmp:
+        if out_path.suffix.lower() == ".csv":
+            table.assign(datetime=table["datetime"].map(lambda t: t.isoformat())).to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+
+
 def score_chips(checkpoint: str | Path, chips_dir: str | Path, out_path: str | Path, comm: Communicator | None = None,
                 device: str = "auto", batch_size: int = 256, workers: int | None = None,
                 input_size: int | None = None, progress: bool = True, views: int = 1) -> Path:
@@ -102,12 +136,9 @@ def score_chips(checkpoint: str | Path, chips_dir: str | Path, out_path: str | P
         raise ScoringError(f"views must be one of {', '.join(map(str, VIEW_COUNTS))}, not {views}")
     if out_path.suffix.lower() not in (".parquet", ".csv"):
         raise ScoringError(f"{out_path.name}: the chip-score table must be .parquet or .csv")
-    model, _ = load_scorer(checkpoint, input_size)
-    files = list_chip_files(chips_dir)
     dev = pick_device(device)
-    model.to(dev).eval()
-    if dev.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    model = ready(load_scorer(checkpoint, input_size)[0], dev)
+    files = list_chip_files(chips_dir)
     start = time.perf_counter()
     mine = len(files[comm.rank :: comm.size])
     bar = tqdm(total=mine, desc=f"scoring (rank {comm.rank})" if comm.size > 1 else "scoring", unit="granule-year",
@@ -118,21 +149,13 @@ def score_chips(checkpoint: str | Path, chips_dir: str | Path, out_path: str | P
         bar.update()
         return frame
 
-    gathered = map_gather(one, files, comm)
-    bar.close()
-    if gathered is None:
+    try:
+        table = gather_scores(one, files, comm, chips_dir)
+    finally:
+        bar.close()
+    if table is None:
         return out_path
-    frames, errors = gathered
-    if errors:
-        raise ScoringError(errors[0])
-    table = pd.concat(frames, ignore_index=True)
-    if table.empty:
-        raise ScoringError(f"every chip of {chips_dir} is flagged blank or cloud; there is nothing to score")
-    with atomic_path(out_path) as tmp:
-        if out_path.suffix.lower() == ".csv":
-            table.assign(datetime=table["datetime"].map(lambda t: t.isoformat())).to_csv(tmp, index=False)
-        else:
-            table.to_parquet(tmp, index=False)
+    write_scores(table, out_path)
     seconds = time.perf_counter() - start
     log.info("scored %d chips of %d granule-year(s) on %d rank(s) in %.1f s (%.0f chips/s); wrote %s", len(table),
              len(files), comm.size, seconds, len(table) / seconds, out_path)
