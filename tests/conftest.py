@@ -30,6 +30,17 @@ def schema_dir() -> Path:
 
 
 @pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread: the test machine's cores are shared, and results must not depend on thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def chip_scores() -> np.ndarray:
     """A 32 x 32 float32 score grid in [0, 1] with a few chips missing (NaN)."""
     rng = np.random.default_rng(7)

@@ -16,7 +16,6 @@ import pandas as pd
 import pystac
 import pytest
 import rasterio
-import torch
 
 from publisher.scoring.ensemble import EnsembleConfig, bootstrap_ranking, score_ensemble, train_members
 from publisher.scoring.train import TrainConfig, train
@@ -26,12 +25,7 @@ BIN = Path(sys.executable).parent
 TINY = dict(input_size=32, batch_size=8, steps_per_epoch=2, max_epochs=1, patience=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def devscore(*args: str) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ reproducible training, inference over MPI ranks, the model's STAC Item, and the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -33,13 +32,7 @@ BIN = Path(sys.executable).parent
 TINY = dict(input_size=32, batch_size=8, steps_per_epoch=2, max_epochs=3, patience=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the test machine's cores are shared, and results must not depend on thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def devscore(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

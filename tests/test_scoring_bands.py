@@ -28,12 +28,7 @@ BIN = Path(sys.executable).parent
 TINY = dict(input_size=32, batch_size=8, steps_per_epoch=2, max_epochs=1, patience=1, lr=1e-2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def devscore(*args: str, **kwargs) -> subprocess.CompletedProcess:
