@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +28,32 @@ def schema_dir() -> Path:
     if not (SCHEMA_DIR / "README.md").exists():
         pytest.fail(f"STAC extension schemas not found at {SCHEMA_DIR}; set DEVSCORE_STAC_SCHEMAS")
     return SCHEMA_DIR
+
+
+#: Free space the suite needs where pytest keeps its temporary folders: the largest module's folders
+#: (a published run with three models, about 1.2 GB) plus the largest single test's (a 10980 px scene and its chips).
+NEEDED_FREE_GB = 3
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to start, in one line, on a disk too full for the suite, instead of hundreds of errors half-way."""
+    base = session.config._tmp_path_factory.getbasetemp()
+    free = shutil.disk_usage(base).free / 2**30
+    if free < NEEDED_FREE_GB:
+        pytest.exit(f"only {free:.1f} GB free under {base}; the tests need {NEEDED_FREE_GB} GB (free some space or "
+                    f"set --basetemp elsewhere)", returncode=2)
+
+
+@contextlib.contextmanager
+def module_folder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  name: str) -> Iterator[Path]:
+    """A temporary folder for a module-scoped fixture, removed when the module is done unless a test failed:
+    the suite's largest folders (models, scenes) must not pile up until the session ends."""
+    path = tmp_path_factory.mktemp(name)
+    failed = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import rasterio
 
 from publisher.scoring.ensemble import EnsembleConfig, bootstrap_ranking, score_ensemble, train_members
 from publisher.scoring.train import TrainConfig, train
+from tests.conftest import module_folder
 from tests.ranking_fixture import build_ranking
 
 BIN = Path(sys.executable).parent
@@ -33,10 +34,14 @@ def devscore(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def ensemble(tmp_path_factory):
+def ensemble(request, tmp_path_factory):
     """A two-year region, a truth ranking with several differing POGs, a tiny main model, three members and
     their scores table: (region, chips, ranking, members, scores)."""
-    tmp = tmp_path_factory.mktemp("ensemble")
+    with module_folder(request, tmp_path_factory, "ensemble") as tmp:
+        yield _ensemble(tmp)
+
+
+def _ensemble(tmp: Path):
     devscore("synth", "--out", str(tmp / "R"), "--tiles", "48RVU", "--years", "2022,2023", "--size", "352")
     devscore("chips", "--tile", "48RVU", "--year", "2022,2023", "--source-catalog", str(tmp / "R" / "source"),
              "--max-cloud", "100", "--out", str(tmp / "C"))

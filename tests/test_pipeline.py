@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from publisher.imagery.synth import synthesize
 from publisher.profiles import ENSEMBLE
 from publisher.runstate import file_sha256
+from tests.conftest import module_folder
 
 BIN = Path(sys.executable).parent
 TRAIN = ["--input-size", "32", "--epochs", "2", "--steps-per-epoch", "3", "--ensemble", "2"]
@@ -27,10 +29,11 @@ def devscore(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def region(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("pipeline")
-    synthesize(tmp / "region", tiles=("48RUU",), years=(2023,), scenes_per_year=2, size=1098, seed=5, progress=False)
-    return tmp
+def region(request, tmp_path_factory) -> Iterator[Path]:
+    with module_folder(request, tmp_path_factory, "pipeline") as tmp:
+        synthesize(tmp / "region", tiles=("48RUU",), years=(2023,), scenes_per_year=2, size=1098, seed=5,
+                   progress=False)
+        yield tmp
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from publisher.scoring.data import BalancedSampler, load_ranking, load_training_
 from publisher.scoring.losses import histogram_kl, rank_loss, seed_loss, soft_histogram
 from publisher.scoring.model import CheckpointError, Scorer, load_scorer, load_weights, normalise
 from publisher.scoring.train import TrainConfig, TrainingError, TrainingInterrupted, train
+from tests.conftest import module_folder
 from tests.ranking_fixture import build_ranking
 
 BIN = Path(sys.executable).parent
@@ -57,11 +59,11 @@ def ranking(region, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(region, ranking, tmp_path_factory) -> Path:
+def trained(region, ranking, request, tmp_path_factory) -> Iterator[Path]:
     """A tiny trained checkpoint."""
-    out = tmp_path_factory.mktemp("trained")
-    return train(ranking, region[1], out, TrainConfig(**{**TINY, "max_epochs": 1}), progress=False,
-                 plot=False).checkpoint
+    with module_folder(request, tmp_path_factory, "trained") as out:
+        yield train(ranking, region[1], out, TrainConfig(**{**TINY, "max_epochs": 1}), progress=False,
+                    plot=False).checkpoint
 
 
 def test_soft_histogram_matches_hard_and_has_gradient():

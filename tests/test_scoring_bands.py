@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from publisher.scoring.infer import score_granule
 from publisher.scoring.model import IMAGENET_MEAN, IMAGENET_STD, CheckpointError, load_scorer, read_checkpoint
 from publisher.scoring.stac import create_model_item, score_provenance
 from publisher.scoring.train import TrainConfig, train
+from tests.conftest import module_folder
 from tests.ranking_fixture import build_ranking
 
 BIN = Path(sys.executable).parent
@@ -36,9 +38,13 @@ def devscore(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, Path]:
+def trained(request, tmp_path_factory) -> Iterator[dict[str, Path]]:
     """A small region, its chips, a ranking, and one tiny scorer per bands (gray by default, rgb by option)."""
-    tmp = tmp_path_factory.mktemp("bands")
+    with module_folder(request, tmp_path_factory, "bands") as tmp:
+        yield _trained(tmp)
+
+
+def _trained(tmp: Path) -> dict[str, Path]:
     synthesize(tmp / "R", ["48RVU"], [2023], size=352, progress=False)
     cut_chips([("48RVU", 2023)], {"source_catalog": tmp / "R" / "source", "max_cloud": 100}, tmp / "C", world())
     build_ranking(tmp / "R", tmp / "C", tmp / "ranking")
