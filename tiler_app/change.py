@@ -26,6 +26,7 @@ from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks
 from tiler_app.item_mosaic import ItemMosaic
 from tiler_app.limits import SUPPORTED_TMS
 from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM
+from tiler_app.render import render_tile
 from tiler_app.security import GDAL_LOCKDOWN
 
 PREFIX = "/change"
@@ -105,7 +106,9 @@ def layers(request: Request) -> dict:
 def mount_change(app: FastAPI, catalog: StaticCatalog) -> None:
     """Add the change tiles (items and year-pair mosaics) and the layer list to ``app``."""
     items = TilerFactory(path_dependency=change_path, colormap_dependency=colormap, render_dependency=rendering,
-                         router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS, extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
+                         router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS,
+                         render_func=render_tile,
+                         extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
                          route_dependencies=item_checks(change_item), environment_dependency=lambda: GDAL_LOCKDOWN,
                          add_viewer=False)
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Score change"])
@@ -113,7 +116,7 @@ def mount_change(app: FastAPI, catalog: StaticCatalog) -> None:
                         "devscore-change")
     pairs = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(), path_dependency=change_pair,
                                colormap_dependency=colormap, render_dependency=rendering, router_prefix=PAIR_PREFIX,
-                               supported_tms=SUPPORTED_TMS,
+                               supported_tms=SUPPORTED_TMS, render_func=render_tile,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda p: f"change-{p}")],
                                route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
                                add_viewer=False)

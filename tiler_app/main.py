@@ -52,6 +52,7 @@ from tiler_app.limits import SUPPORTED_TMS, advertised_zooms, request_limits
 from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer_title, layer_urls, wmts_layer, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
+from tiler_app.render import render_tile
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
 from tiler_app.uncertainty import mount_uncertainty
@@ -151,6 +152,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         render_dependency=ItemRendering,
         router_prefix=ITEM_PREFIX,
         supported_tms=SUPPORTED_TMS,
+        render_func=render_tile,
         extensions=[wmtsExtension(layer_identifier_provider=lambda path: Path(path).parent.name)],
         route_dependencies=ITEM_CHECKS,
         environment_dependency=gdal_environment,
@@ -166,6 +168,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         render_dependency=YearRendering,
         router_prefix=YEAR_PREFIX,
         supported_tms=SUPPORTED_TMS,
+        render_func=render_tile,
         extensions=[mosaic_wmtsExtension(layer_identifier_provider=lambda key: key.replace("/", "-"))],
         route_dependencies=COORDINATE_CHECKS,
         environment_dependency=gdal_environment,

@@ -38,6 +38,7 @@ from publisher.nightlights.stac import ASSET, COLLECTION_ID
 from tiler_app.dependencies import COORDINATE_CHECKS, get_catalog, item_checks, valid_bbox
 from tiler_app.item_mosaic import ItemMosaic
 from tiler_app.limits import SUPPORTED_TMS
+from tiler_app.render import render_tile
 from tiler_app.security import GDAL_LOCKDOWN
 from tiler_app.page import STATIC
 
@@ -214,6 +215,7 @@ def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
     dependency ``tiler_app.limits.request_limits`` bounds them as every other route)."""
     items = TilerFactory(path_dependency=nightlights_path, colormap_dependency=colormap,
                          render_dependency=rendering, router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS,
+                         render_func=render_tile,
                          extensions=[wmtsExtension(layer_identifier_provider=_item_layer)],
                          route_dependencies=item_checks(nightlights_item),
                          environment_dependency=lambda: GDAL_LOCKDOWN, add_viewer=False)
@@ -223,6 +225,7 @@ def mount_nightlights(app: FastAPI, catalog: StaticCatalog) -> None:
     years = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(),
                                path_dependency=nightlights_year, colormap_dependency=colormap,
                                render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
+                               render_func=render_tile,
                                extensions=[mosaic_wmtsExtension(layer_identifier_provider=_year_layer)],
                                route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
                                add_viewer=False)

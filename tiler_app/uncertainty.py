@@ -27,6 +27,7 @@ from tiler_app.gridtiles import GridReader
 from tiler_app.item_mosaic import ItemMosaic
 from tiler_app.limits import SUPPORTED_TMS
 from tiler_app.mosaic import MAXZOOM, MINZOOM, QUADKEY_ZOOM
+from tiler_app.render import render_tile
 from tiler_app.security import GDAL_LOCKDOWN
 
 PREFIX = "/uncertainty"
@@ -97,6 +98,7 @@ def mount_uncertainty(app: FastAPI, catalog: StaticCatalog) -> None:
     """Add the uncertainty tiles (items and year mosaics) and their layer list to ``app``."""
     items = TilerFactory(reader=GridReader, path_dependency=uncertainty_path, colormap_dependency=colormap,
                          render_dependency=rendering, router_prefix=ITEM_PREFIX, supported_tms=SUPPORTED_TMS,
+                         render_func=render_tile,
                          extensions=[wmtsExtension(layer_identifier_provider=lambda p: f"uncertainty-{p}")],
                          route_dependencies=item_checks(score_item), environment_dependency=lambda: GDAL_LOCKDOWN,
                          add_viewer=False)
@@ -106,6 +108,7 @@ def mount_uncertainty(app: FastAPI, catalog: StaticCatalog) -> None:
     years = MosaicTilerFactory(backend=mosaic.backend(), dataset_reader=mosaic.reader(),
                                path_dependency=uncertainty_year, colormap_dependency=colormap,
                                render_dependency=rendering, router_prefix=YEAR_PREFIX, supported_tms=SUPPORTED_TMS,
+                               render_func=render_tile,
                                extensions=[mosaic_wmtsExtension(
                                    layer_identifier_provider=lambda key: f"uncertainty-{key}")],
                                route_dependencies=COORDINATE_CHECKS, environment_dependency=lambda: GDAL_LOCKDOWN,
