@@ -36,7 +36,7 @@ CREATE TABLE items (
     UNIQUE (collection, id)
 );
 CREATE INDEX items_time ON items (start, end);
-CREATE INDEX items_order ON items (datetime DESC, id);
+CREATE INDEX items_order ON items (datetime DESC, id, collection);
 CREATE VIRTUAL TABLE items_bbox USING rtree (rid, minx, maxx, miny, maxy, +item INTEGER);
 """
 #: Operators of the STAC API query extension and their SQL.
@@ -78,6 +78,14 @@ class SearchPage:
     matched: int
     next_token: str | None = None
     previous_token: str | None = None
+
+    @classmethod
+    def at(cls, items: list[tuple[dict[str, Any], str | None]], matched: int, offset: int, limit: int) -> SearchPage:
+        """The page of ``limit`` results from ``offset`` of ``matched``, with the tokens of its neighbours."""
+        following = offset + limit
+        return cls(items=items, matched=matched,
+                   next_token=encode_token(following) if following < matched else None,
+                   previous_token=encode_token(max(0, offset - limit)) if offset > 0 else None)
 
 
 def _epoch(value: str | dt.datetime | None) -> float | None:
@@ -143,11 +151,13 @@ def _query_value(name: str, value: Any) -> Any:
     raise SearchError(f"query value for {name[:40]!r} must be a string, boolean, finite number or 64-bit integer")
 
 
-def _encode_token(offset: int) -> str:
+def encode_token(offset: int) -> str:
+    """The paging token of the result at ``offset`` (both backends page by offset)."""
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
-def _decode_token(token: str) -> int:
+def decode_token(token: str) -> int:
+    """The offset a paging token names; SearchError when it is not one of ours."""
     try:
         kind, value = base64.urlsafe_b64decode(token.encode()).decode().split(":")
         if kind != "offset" or not value.isdigit() or len(value) > 12 or int(value) > MAX_OFFSET:
@@ -270,27 +280,21 @@ class SQLiteIndex:
         """Run ``q``: stable order (newest datetime first, then id), offset tokens for paging."""
         if not 1 <= q.limit <= MAX_LIMIT:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
-        offset = _decode_token(q.token) if q.token else 0
+        offset = decode_token(q.token) if q.token else 0
         where, params = self._where(q)
         exact = geometry(q.intersects) if q.intersects else None
         with self._lock:
             if exact is None:
                 matched = self._conn.execute(f"SELECT COUNT(*) FROM items{where}", params).fetchone()[0]
                 rows = self._conn.execute(
-                    f"SELECT doc, href FROM items{where} ORDER BY datetime DESC, id LIMIT ? OFFSET ?",
+                    f"SELECT doc, href FROM items{where} ORDER BY datetime DESC, id, collection LIMIT ? OFFSET ?",
                     [*params, q.limit, offset],
                 ).fetchall()
                 items = [(json.loads(doc), href) for doc, href in rows]
             else:  # R*Tree candidates, then the exact geometry test
-                rows = self._conn.execute(f"SELECT doc, href FROM items{where} ORDER BY datetime DESC, id",
+                rows = self._conn.execute(f"SELECT doc, href FROM items{where} ORDER BY datetime DESC, id, collection",
                                           params).fetchall()
                 hits = [(doc, href) for doc, href in ((json.loads(d), h) for d, h in rows)
                         if shape(doc["geometry"]).intersects(exact)]
                 matched, items = len(hits), hits[offset : offset + q.limit]
-        following = offset + q.limit
-        return SearchPage(
-            items=items,
-            matched=matched,
-            next_token=_encode_token(following) if following < matched else None,
-            previous_token=_encode_token(max(0, offset - q.limit)) if offset > 0 else None,
-        )
+        return SearchPage.at(items, matched, offset, q.limit)

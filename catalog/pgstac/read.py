@@ -1,10 +1,18 @@
 """Read a pgstac database the way the server reads a static catalog, and search it for the STAC API.
 
 ``PgstacCatalog`` answers what ``catalog.reader.StaticCatalog`` answers (collections, items, asset
-files, years, the items of a year: pgstac searches), so the tiler's factories and the night-light
-routes run unchanged over it. ``PgstacBackend`` is the STAC API's ``SearchBackend`` over pgstac's
-``search()``. Answers are memoised per database version (``devscore.state``, bumped by every
-publish in its own transaction): every server process sees a publish at its next request.
+files, years, the items of a year), so the tiler's factories and the night-light routes run unchanged
+over it. ``PgstacBackend`` is the STAC API's ``SearchBackend`` over pgstac.
+
+A search is pgstac's own translation of the request into SQL (``stac_search_to_where``: bbox,
+intersects, datetime, ids, collections, query) and one ``SELECT`` of the matching rows, in the
+embedded index's order (newest first, then id, then collection) with its offset tokens, each row
+given by pgstac's ``content_nonhydrated`` and hydrated in Python (pypgstac's hydration). pgstac's
+``search()`` gives the same documents but costs 6 to 7 ms a search against 2.6 ms this way at 22,110
+items (it records every search in its registry and pages by keyset in dynamic SQL), and a search is
+most of what a STAC API request costs. Answers are memoised per database version (``devscore.state``,
+bumped by every publish in its own transaction): every server process sees a publish at its next
+request.
 """
 
 from __future__ import annotations
@@ -13,25 +21,25 @@ import datetime as dt
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pypgstac.hydration import hydrate
 
-from catalog.api.index import MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox, geometry
+from catalog.api.index import (MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox,
+                                decode_token, geometry)
 from catalog.pgstac.db import CONNECT_TIMEOUT_S, SESSION_OPTIONS, connect
 from catalog.reader import CollectionRecord, ItemRecord, NotFoundError
 
 #: Connections each server process keeps (FastAPI runs sync routes on a thread pool).
 POOL_SIZE = 4
-#: Items fetched per pgstac search page when a whole collection or year is read.
-PAGE = 1000
 #: Most memoised answers per version (item look-ups of a national catalog's tiles).
 MEMO_SIZE = 50_000
-#: Order of search results (the embedded index's: newest first, then id).
-SORTBY = [{"field": "datetime", "direction": "desc"}, {"field": "id", "direction": "asc"}]
+#: Order of search results (the embedded index's: newest first, then id, then collection).
+ORDER = "datetime DESC, id ASC, collection ASC"
+#: Errors of pgstac's search translation that are the request's fault.
+REFUSED = (psycopg.errors.DataError, psycopg.errors.RaiseException, psycopg.errors.InvalidParameterValue)
 
 
 def _interval(value: dt.datetime | None) -> str:
@@ -40,14 +48,6 @@ def _interval(value: dt.datetime | None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.isoformat()
-
-
-def page_token(page: dict[str, Any], rel: str) -> str | None:
-    """The paging token of a pgstac search result's ``next`` or ``prev`` link."""
-    for link in page.get("links", []):
-        if link.get("rel") == rel and "token=" in link.get("href", ""):
-            return parse_qs(urlsplit(link["href"]).query)["token"][0]
-    return None
 
 
 class PgstacCatalog:
@@ -103,16 +103,19 @@ class PgstacCatalog:
                     self._memo[key] = value
         return value
 
-    def search_all(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every item pgstac's ``search(body)`` matches, page by page."""
-        items, token = [], None
-        while True:
-            request = {**body, "limit": PAGE, "conf": {"nohydrate": True}, **({"token": token} if token else {})}
-            page = self.query("SELECT search(%s)", (Jsonb(request),))[0][0]
-            items += [_hydrated(doc) for doc in page.get("features", [])]
-            token = page_token(page, "next")
-            if not token:
-                return items
+    def select(self, body: dict[str, Any], order: str = ORDER, offset: int = 0,
+               limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The hydrated items pgstac's translation of the search ``body`` matches, in ``order``, from
+        ``offset`` (``limit`` of them, or all), and how many match in all."""
+        with self.pool.connection() as conn:
+            where = conn.execute("SELECT stac_search_to_where(%s)", (Jsonb(body),)).fetchone()[0]
+            rows = conn.execute(f"SELECT content_nonhydrated(items, NULL), count(*) OVER () FROM items WHERE {where} "
+                                f"ORDER BY {order} OFFSET %s LIMIT %s", (offset, limit)).fetchall()
+            if rows:
+                return [_hydrated(doc) for doc, _ in rows], rows[0][1]
+            if not offset:
+                return [], 0
+            return [], conn.execute(f"SELECT count(*) FROM items WHERE {where}").fetchone()[0]
 
     def _record(self, doc: dict[str, Any]) -> ItemRecord:
         assets = {key: Path(asset["href"]) for key, asset in doc.get("assets", {}).items()
@@ -153,7 +156,7 @@ class PgstacCatalog:
         """All items of a collection, sorted by id."""
         def compute(version: int) -> list[ItemRecord]:
             self.collection(collection_id)
-            docs = self.search_all({"collections": [collection_id], "sortby": [{"field": "id", "direction": "asc"}]})
+            docs, _ = self.select({"collections": [collection_id]}, order="id ASC")
             return [self._record(doc) for doc in docs]
         return self._memoised(("items", collection_id), compute)
 
@@ -166,9 +169,8 @@ class PgstacCatalog:
     def items_for_year(self, collection_id: str, year: int) -> list[ItemRecord]:
         """Items of a collection that cover ``year`` (a pgstac search), or NotFoundError when none do."""
         def compute(version: int) -> list[ItemRecord]:
-            body = {"collections": [collection_id], "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59.999Z",
-                    "sortby": [{"field": "id", "direction": "asc"}]}
-            return [self._record(doc) for doc in self.search_all(body)]
+            body = {"collections": [collection_id], "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59.999Z"}
+            return [self._record(doc) for doc in self.select(body, order="id ASC")[0]]
         found = self._memoised(("year", collection_id, year), compute)
         if not found:
             raise NotFoundError(f"collection {collection_id!r} has no items for year {year}")
@@ -206,7 +208,8 @@ class PgstacBackend:
     def search(self, q: SearchQuery) -> SearchPage:
         if not 1 <= q.limit <= MAX_LIMIT:
             raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
-        body: dict[str, Any] = {"limit": q.limit, "sortby": SORTBY, "conf": {"context": "on", "nohydrate": True}}
+        offset = decode_token(q.token) if q.token else 0
+        body: dict[str, Any] = {}
         for name, values in (("ids", q.ids), ("collections", q.collections)):
             if values:
                 if len(values) > MAX_LIST_VALUES:
@@ -223,13 +226,9 @@ class PgstacBackend:
             if not isinstance(q.query, dict) or not all(isinstance(ops, dict) for ops in q.query.values()):
                 raise SearchError("query must be an object of property names to operators, e.g. {'eo:cloud_cover': {'lt': 5}}")
             body["query"] = q.query
-        if q.token:
-            body["token"] = q.token
         try:
-            page = self.catalog.query("SELECT search(%s)", (Jsonb(body),))[0][0]
-        except (psycopg.errors.DataError, psycopg.errors.RaiseException, psycopg.errors.InvalidParameterValue) as exc:
+            items, matched = self.catalog.select(body, offset=offset, limit=q.limit)
+        except REFUSED as exc:
             message = (exc.diag.message_primary or str(exc)).splitlines()[0][:200]
             raise SearchError(f"pgstac refused the search: {message}") from None
-        return SearchPage(items=[(_hydrated(doc), None) for doc in page.get("features", [])],
-                          matched=page.get("numberMatched", len(page.get("features", []))),
-                          next_token=page_token(page, "next"), previous_token=page_token(page, "prev"))
+        return SearchPage.at([(doc, None) for doc in items], matched, offset, q.limit)
