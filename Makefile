@@ -18,6 +18,7 @@ NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 QGIS := /usr/lib/python3/dist-packages/qgis/core/__init__.py
 STAC_BROWSER := .cache/stac-browser/dist/index.html
+WRK := /usr/bin/wrk
 
 .PHONY: setup lock web demo test test-fast bench gpu-check serve clean
 
@@ -36,6 +37,11 @@ $(CHROMIUM):
 # ogrinfo on the chips); about a minute the first time.
 $(QGIS):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers gdal-bin
+
+# Debian's wrk, the HTTP load generator of the server benchmarks (a Python client would take a third of
+# the 2 cores the servers are measured on).
+$(WRK):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
 
 $(STAC_BROWSER): $(NODE_STAMP)
 	bash scripts/build_stac_browser.sh
@@ -74,7 +80,7 @@ test: setup $(VALIDATOR_STAMP) web $(QGIS)
 test-fast: setup $(VALIDATOR_STAMP) web $(QGIS)
 	$(BIN)/python -m pytest -ra -m "not slow" $(PYTEST_ARGS)
 
-bench: setup
+bench: setup $(NODE_STAMP) $(WRK)
 	$(BIN)/python -m bench.run --out bench/RESULTS.md
 
 gpu-check: setup

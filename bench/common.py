@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import os
 import platform
 import re
@@ -106,6 +107,42 @@ def running_server(args: list[str], probe: str, env: dict[str, str] | None = Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+#: wrk's request script: each request is the next line of the file named by WRK_PATHS, cycling.
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter - 1) % #paths + 1])
+end
+"""
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_load(base: str, paths: list[str], connections: int, seconds: float) -> tuple[float, float, float, int]:
+    """Requests per second, p50 and p99 latency (ms) and errors (socket errors, answers other than 2xx/3xx)
+    of ``connections`` keep-alive connections asking for ``paths`` in turn for ``seconds``, from wrk (a C
+    load generator: a Python client takes a third of the 2 cores the servers are measured on)."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs it (Debian's wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "paths.txt").write_text("\n".join(paths) + "\n")
+        (Path(tmp) / "paths.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s",
+                              str(Path(tmp) / "paths.lua"), base], env={**os.environ, "WRK_PATHS": str(Path(tmp) / "paths.txt")},
+                             capture_output=True, text=True, check=True).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * _WRK_UNITS[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return rate, latency("50"), latency("99"), errors
 
 
 #: A row of the stage table `devscore run` and the demo print (devscore/run.py, RunReport.summary_lines).

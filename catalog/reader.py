@@ -20,6 +20,10 @@ class NotFoundError(DevscoreError, LookupError):
     """An id that names no collection, item, asset or year of the catalog."""
 
 
+class CatalogUnavailable(DevscoreError):
+    """The catalog cannot be read now (its database does not answer)."""
+
+
 @dataclass(frozen=True)
 class ItemRecord:
     """One item: its JSON (as published), the absolute paths of its asset files and its own file's

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from titiler.core.errors import BadRequestError, TileNotFoundError
 
 from catalog.api.errors import one_line, validation_message
-from catalog.reader import NotFoundError
+from catalog.reader import CatalogUnavailable, NotFoundError
 from publisher.errors import DevscoreError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DevscoreError)
     async def bad_request(request: Request, exc: DevscoreError) -> JSONResponse:
-        return error_response(404 if isinstance(exc, NotFoundError) else 400, exc)
+        status = 503 if isinstance(exc, CatalogUnavailable) else 404 if isinstance(exc, NotFoundError) else 400
+        return error_response(status, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,8 +1,10 @@
-"""HTTP details of the server: HEAD on every GET route, and catalog files served without hidden files."""
+"""HTTP details of the server: HEAD on every GET route, one catalog version per request, and catalog files
+served without hidden files."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -28,6 +30,21 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+class OneCatalogVersion:
+    """ASGI middleware: each request reads a database catalog's version at most once
+    (``catalog.pgstac.read.PgstacCatalog.one_version``)."""
+
+    def __init__(self, app: ASGIApp, catalog: Any) -> None:
+        self.app, self.catalog = app, catalog
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.catalog.one_version():
+            await self.app(scope, receive, send)
 
 
 class CatalogFiles(StaticFiles):

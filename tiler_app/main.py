@@ -13,6 +13,7 @@ Routes (all read the catalog only):
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import shutil
 from pathlib import Path
@@ -45,7 +46,7 @@ from tiler_app.dependencies import (
 )
 from tiler_app.errors import install_error_handlers
 from tiler_app.gridtiles import GridReader
-from tiler_app.http import CatalogFiles, HeadAsGet
+from tiler_app.http import CatalogFiles, HeadAsGet, OneCatalogVersion
 from tiler_app.legend import WMTSLegends
 from tiler_app.legend import router as legend_router
 from tiler_app.limits import SUPPORTED_TMS, advertised_zooms, request_limits
@@ -125,6 +126,9 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
             await anyio.to_thread.run_sync(search_backend.collections)
         except Exception as error:  # the requests that need the index say what is wrong
             log.warning("catalog not indexed at startup: %s", error)
+        # what startup built (a national catalog: millions of objects) lives as long as the process: out
+        # of the collector's sight, or each full collection stops the worker for half a second
+        gc.freeze()
         yield
         if hasattr(catalog, "close"):
             catalog.close()
@@ -187,6 +191,8 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
     ))
     if store is not None:  # inside CORS, so every response gets the CORS headers of its own request
         app.add_middleware(TileCache, version=catalog.version, store=store)
+    if hasattr(catalog, "one_version"):  # outside the cache: its key is read in the request's block
+        app.add_middleware(OneCatalogVersion, catalog=catalog)
     app.add_middleware(WMTSLegends)  # outside the cache: the legend URL names the request's own host
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])

@@ -3,8 +3,9 @@
 server within STOP_SECONDS even with such a worker, and tile-cache folders of servers that were
 killed (SIGKILL leaves them behind) are removed at the next start.
 
-On Linux each worker listens on a socket of its own, bound to the server's port with SO_REUSEPORT,
-so the kernel spreads new connections over the workers. With one socket shared by all (uvicorn's
+On Linux several workers each listen on a socket of their own, bound to the server's port with
+SO_REUSEPORT, so the kernel spreads new connections over the workers (a worker being replaced is out
+of the spread until it listens). With one socket shared by all (uvicorn's
 way) the first worker to wake accepts every connection waiting: a browser's or QGIS's six keep-alive
 connections, or a load balancer's, then all land on one worker while the others idle
 (``bench/bench_national.py`` measured 4 workers answering no more than 1).
@@ -131,15 +132,17 @@ class OwnSocket:
 
 def run_server(app: str, host: str, port: int, workers: int, log_level: str = "info") -> None:
     """Serve the ASGI app ``app`` (an import string) with ``workers`` processes under the Supervisor."""
+    port = _free_port(host, port)
     config = uvicorn.Config(app, host=host, port=port, workers=workers, log_level=log_level, http="h11",
                             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
                             timeout_graceful_shutdown=STOP_SECONDS, timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
-    if sys.platform.startswith("linux"):
-        port = _free_port(host, port)
-        log.info("listening on http://%s:%d, each of %d worker(s) on a socket of its own", host, port, workers)
+    if workers > 1 and sys.platform.startswith("linux"):
+        log.info("listening on http://%s:%d, each of %d workers on a socket of its own", host, port, workers)
         Supervisor(config, sockets=[OwnSocket(host, port)]).run()
         return
-    shared = config.bind_socket()  # elsewhere SO_REUSEPORT does not spread connections: one socket for all
+    # one worker (whose replacement then finds the connections that arrived meanwhile waiting in the
+    # supervisor's socket), or no SO_REUSEPORT that spreads connections: one socket for all
+    shared = config.bind_socket()
     try:
         Supervisor(config, sockets=[shared]).run()
     finally:

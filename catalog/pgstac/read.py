@@ -17,20 +17,22 @@ request.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pypgstac.hydration import hydrate
 
 from catalog.api.index import (MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox,
                                 decode_token, geometry)
 from catalog.pgstac.db import CONNECT_TIMEOUT_S, SESSION_OPTIONS, connect
-from catalog.reader import CollectionRecord, ItemRecord, NotFoundError
+from catalog.reader import CatalogUnavailable, CollectionRecord, ItemRecord, NotFoundError
 
 #: Connections each server process keeps (FastAPI runs sync routes on a thread pool).
 POOL_SIZE = 4
@@ -64,6 +66,7 @@ class PgstacCatalog:
         self._memo_version: int | None = None
         self._computing: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._request: ContextVar[dict[str, int] | None] = ContextVar(f"pgstac-request-{id(self)}", default=None)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -75,12 +78,32 @@ class PgstacCatalog:
             return conn.execute(sql, params).fetchall()
 
     def version(self) -> int:
-        """The database's publish counter (0 before devscore's first publish)."""
+        """The database's publish counter (0 before devscore's first publish); inside ``one_version``,
+        the one read first in the block."""
+        held = self._request.get()
+        if held is not None and "version" in held:
+            return held["version"]
         try:
             rows = self.query("SELECT version FROM devscore.state WHERE id = 1")
         except psycopg.errors.UndefinedTable:
-            return 0
-        return rows[0][0] if rows else 0
+            rows = []
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise CatalogUnavailable(f"the pgstac database does not answer: {str(exc).splitlines()[0][:200]}") from None
+        version = rows[0][0] if rows else 0
+        if held is not None:
+            held["version"] = version
+        return version
+
+    @contextlib.contextmanager
+    def one_version(self) -> Iterator[None]:
+        """Within the block (a request, its threads included) the version is read once, when first asked
+        for: one request sees one publish, and its look-ups (a year-mosaic tile asks for each granule)
+        do not each ask the database."""
+        token = self._request.set({})
+        try:
+            yield
+        finally:
+            self._request.reset(token)
 
     def _memoised(self, key: tuple, compute) -> Any:
         """``compute(version)`` once per key and database version: concurrent requests for a key being
@@ -122,6 +145,15 @@ class PgstacCatalog:
                   if "://" not in asset["href"] and Path(asset["href"]).is_absolute()}
         return ItemRecord(collection_id=doc["collection"], item=doc, assets=assets, href="")
 
+    def _records(self, docs: list[dict[str, Any]], version: int) -> list[ItemRecord]:
+        """Records of ``docs``, remembered as the answers of ``item()`` at ``version`` too (a year mosaic
+        reads its year's items, then asks for each granule's asset)."""
+        records = [self._record(doc) for doc in docs]
+        with self._lock:
+            if self._memo_version == version:
+                self._memo.update({("item", r.collection_id, r.id): r for r in records})
+        return records
+
     def collection_ids(self) -> list[str]:
         """Ids of all collections."""
         return self._memoised(("ids",), lambda v: [r[0] for r in self.query("SELECT id FROM collections ORDER BY id")])
@@ -157,7 +189,7 @@ class PgstacCatalog:
         def compute(version: int) -> list[ItemRecord]:
             self.collection(collection_id)
             docs, _ = self.select({"collections": [collection_id]}, order="id ASC")
-            return [self._record(doc) for doc in docs]
+            return self._records(docs, version)
         return self._memoised(("items", collection_id), compute)
 
     def years(self, collection_id: str) -> list[int]:
@@ -170,7 +202,7 @@ class PgstacCatalog:
         """Items of a collection that cover ``year`` (a pgstac search), or NotFoundError when none do."""
         def compute(version: int) -> list[ItemRecord]:
             body = {"collections": [collection_id], "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59.999Z"}
-            return [self._record(doc) for doc in self.select(body, order="id ASC")[0]]
+            return self._records(self.select(body, order="id ASC")[0], version)
         found = self._memoised(("year", collection_id, year), compute)
         if not found:
             raise NotFoundError(f"collection {collection_id!r} has no items for year {year}")
