@@ -46,23 +46,41 @@ LATTICE_STEP = 16
 NEAREST = {"resampling_method": "nearest", "reproject_method": "nearest"}
 
 
-#: Open datasets each thread keeps (asset files are immutable, named by their content).
-OPEN_PER_THREAD = 8
-_local = threading.local()
+#: Open datasets kept for reuse by the process (asset files are immutable, named by their content): more
+#: than the granules of a busy region's year mosaics, whose tiles each open several.
+OPEN_DATASETS = 128
+_idle: OrderedDict[str, list[rasterio.DatasetReader]] = OrderedDict()
+_idle_lock = threading.Lock()
 
 
-def _open(path: str) -> rasterio.DatasetReader:
-    """This thread's open dataset of ``path`` (least recently used ones closed past OPEN_PER_THREAD):
-    opening a COG (its header, its overviews) costs about as much as sampling a tile from it."""
-    cache: OrderedDict[str, rasterio.DatasetReader] = getattr(_local, "datasets", None) or OrderedDict()
-    _local.datasets = cache
-    dataset = cache.pop(path, None)
-    if dataset is None or dataset.closed:
-        dataset = rasterio.open(path)
-    cache[path] = dataset
-    while len(cache) > OPEN_PER_THREAD:
-        cache.popitem(last=False)[1].close()
-    return dataset
+def _checkout(path: str) -> rasterio.DatasetReader:
+    """An open dataset of ``path`` for one reader's use until ``_checkin``: a kept one, or a new one.
+    Opening a COG (its header, its overviews) costs about as much as sampling a tile from it."""
+    with _idle_lock:
+        kept = _idle.get(path)
+        if kept:
+            dataset = kept.pop()
+            if not kept:
+                del _idle[path]
+            return dataset
+    return rasterio.open(path)
+
+
+def _checkin(path: str, dataset: rasterio.DatasetReader) -> None:
+    """Keep ``dataset`` for the next reader of ``path``; past OPEN_DATASETS the least recently used go."""
+    surplus = []
+    with _idle_lock:
+        _idle.setdefault(path, []).append(dataset)
+        _idle.move_to_end(path)
+        count = sum(len(kept) for kept in _idle.values())
+        while count > OPEN_DATASETS:
+            oldest, kept = next(iter(_idle.items()))
+            surplus.append(kept.pop(0))
+            if not kept:
+                del _idle[oldest]
+            count -= 1
+    for extra in surplus:
+        extra.close()
 
 
 @dataclass(frozen=True)
@@ -191,13 +209,21 @@ def _clear_of(lattice: np.ndarray, size: int, pixels: int) -> bool:
 @attr.s
 class GridReader(Reader):
     """A rio-tiler Reader whose nearest web-map tiles come from the chip values (a tagged score COG) or
-    from the overview the warp would read, unwarped. Its dataset stays open for the next request of
-    the same thread."""
+    from the overview the warp would read, unwarped. Its dataset stays open for the next reader of the
+    same file (``_checkout``), in any thread."""
+
+    _pooled: rasterio.DatasetReader | None = attr.ib(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if not self.dataset and isinstance(self.input, str) and "://" not in self.input:
-            self.dataset = _open(self.input)
+            self.dataset = self._pooled = _checkout(self.input)
         super().__attrs_post_init__()
+
+    def close(self) -> None:
+        super().close()
+        if self._pooled is not None:
+            _checkin(self.input, self._pooled)
+            self._pooled = None
 
     def _handles(self, indexes: Any, expression: str | None, buffer: float | None, kwargs: dict) -> bool:
         if expression or buffer or self.dataset.count != 1 or indexes not in (None, 1, (1,), [1]):
