@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -210,6 +208,26 @@ def _one_line_error(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stderr.splitlines() if line.startswith("Error")]
     assert len(lines) == 1, done.stderr
     return lines[0]
+
+
+def test_a_database_that_stops_answering_is_a_503_in_one_line(tmp_path, pgstac_dsn):
+    """Requests to a server whose database went away (its connection pool closed here) answer 503 with
+    one line, the tile routes (whose cache key holds the version) included."""
+    from starlette.testclient import TestClient
+
+    from tiler_app.main import create_app
+
+    publish_table(_table(tmp_path / "a.csv", [("48RVU", 2023)], seed=9), tmp_path / "assets", device="cpu",
+                  progress=False, static=False, pgstac=pgstac_dsn)
+    app = create_app(pgstac=pgstac_dsn, tile_cache_dir=str(tmp_path / "tiles"))
+    with TestClient(app) as client:
+        assert client.get("/layers").status_code == 200
+        app.state.catalog.pool.close()
+        for path in ("/layers", YEAR_TILE, "/stac/collections"):
+            r = client.get(path)
+            assert r.status_code == 503, (path, r.status_code, r.text)
+            message = r.json().get("detail") or r.json()["description"]  # the STAC API's error form
+            assert "does not answer" in message and "\n" not in r.text.strip()
 
 
 def test_databases_that_cannot_be_used_are_refused_in_one_line(tmp_path, pgstac_server, pgstac_dsn):

@@ -21,6 +21,9 @@ import anyio
 import diskcache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.reader import CatalogUnavailable
+from tiler_app.errors import error_response
+
 #: Marks a response served from the cache (``hit``) or rendered and stored (``miss``).
 CACHE_HEADER = b"x-devscore-cache"
 #: Largest single response kept; larger ones are served but not stored.
@@ -58,7 +61,11 @@ class TileCache:
             await self.app(scope, receive, send)
             return
         # the catalog's version (file stats) and the store (SQLite) are blocking I/O: off the event loop
-        key = (*cache_key(scope), await anyio.to_thread.run_sync(self.version))
+        try:
+            key = (*cache_key(scope), await anyio.to_thread.run_sync(self.version))
+        except CatalogUnavailable as exc:  # outside the app's error handlers: answered here, the same way
+            await error_response(503, exc)(scope, receive, send)
+            return
         entry = await anyio.to_thread.run_sync(self.store.get, key)
         if entry is not None:
             headers, body = entry

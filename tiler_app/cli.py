@@ -42,7 +42,8 @@ def layer_urls(catalog_dir: Path | None, base_url: str, pgstac: str | None = Non
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option("--basemap-url", default=None, help="XYZ template of a basemap for the map page (none: offline).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="uvicorn worker processes.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="uvicorn worker processes; on Linux each listens on its own socket, so connections spread over them.")
 @click.option("--tile-cache-mb", default=256, show_default=True, type=click.IntRange(0, 65536),
               help="Size of the tile cache all workers share; a publish that changes the catalog retires "
                    "its tiles (0: off).")

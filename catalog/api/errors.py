@@ -15,6 +15,7 @@ from stac_fastapi.types.errors import NotFoundError
 from starlette.exceptions import HTTPException
 
 from catalog.api.index import SearchError
+from catalog.reader import CatalogUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ def install_stac_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
         return _answer(404, status_code_name(404), exc)
+
+    @app.exception_handler(CatalogUnavailable)
+    async def unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:
+        return _answer(503, status_code_name(503), exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

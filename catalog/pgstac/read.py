@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 from pypgstac.hydration import hydrate
 
 from catalog.api.index import (MAX_LIMIT, MAX_LIST_VALUES, SearchError, SearchPage, SearchQuery, check_bbox,
@@ -87,7 +87,7 @@ class PgstacCatalog:
             rows = self.query("SELECT version FROM devscore.state WHERE id = 1")
         except psycopg.errors.UndefinedTable:
             rows = []
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except psycopg.OperationalError as exc:  # the pool's timeouts and closing among them
             raise CatalogUnavailable(f"the pgstac database does not answer: {str(exc).splitlines()[0][:200]}") from None
         version = rows[0][0] if rows else 0
         if held is not None:
