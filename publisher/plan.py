@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.constants import CONVERT_PIXELS, DEFAULT_BANDS, GRAY_CACHE_MB
-from publisher.profiles import Profile, Setting
+from publisher.profiles import Setting
 
 #: Timed warm-up steps (after one untimed). A warm-up batch holds at most WARMUP_PIXELS input pixels (the
 #: whole batch at small input sides; at 343 px about 17 chips, the full batch's time scaled from it).
