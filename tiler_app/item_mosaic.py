@@ -52,7 +52,13 @@ class ItemMosaic:
             _backend_name = spec.name
 
             def _read(self) -> MosaicJSON:
-                return _mosaic(spec, str(self.input), spec.catalog.collection(spec.collection_id).mtime)
+                self._version = spec.catalog.collection(spec.collection_id).mtime
+                return _mosaic(spec, str(self.input), self._version)
+
+            @property
+            def mosaicid(self) -> str:
+                """The mosaic's identity (cogeo-mosaic would hash the whole document for every tile)."""
+                return f"{spec.name}/{self.input}@{self._version}"
 
             def write(self, overwrite: bool = True) -> None:
                 raise NotImplementedError("catalog mosaics are read-only")
