@@ -5,10 +5,10 @@ killed (SIGKILL leaves them behind) are removed at the next start.
 
 On Linux several workers each listen on a socket of their own, bound to the server's port with
 SO_REUSEPORT, so the kernel spreads new connections over the workers (a worker being replaced is out
-of the spread until it listens). With one socket shared by all (uvicorn's
-way) the first worker to wake accepts every connection waiting: a browser's or QGIS's six keep-alive
-connections, or a load balancer's, then all land on one worker while the others idle
-(``bench/bench_national.py`` measured 4 workers answering no more than 1).
+of the spread until it listens). With one socket shared by all (uvicorn's way) the first worker to wake
+accepts every connection waiting: a browser's or QGIS's six keep-alive connections, or a load
+balancer's, then all land on one worker while the others idle (``bench/bench_national.py`` measured 4
+workers answering no more than 1).
 """
 
 from __future__ import annotations
