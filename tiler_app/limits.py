@@ -57,11 +57,6 @@ MAX_BANDS = 4
 GDAL_CACHE_MB = 128
 #: glibc malloc arenas per server process (``MALLOC_ARENA_MAX``).
 MALLOC_ARENAS = 2
-#: Threads each server process runs its sync routes on (anyio's default is 40). Tiles are CPU work under
-#: the GIL: 40 threads time-slicing 8 connections' tiles gave a p99 of 94 to 178 ms in
-#: bench_cold_tiles, 4 threads 80 to 95 ms and 6 % more tiles a second; 4 still let requests that wait
-#: on the database or the disk overlap.
-WORKER_THREADS = 4
 #: Deepest zoom served (over-zoom). The data's native zoom is tiler_app.mosaic.MAXZOOM (WebMercatorQuad z14 is ~10 m
 #: pixels); a deeper tile reads the few source pixels under it and upsamples them, so it costs no more
 #: than a native one (a score chip is 3.4 km: a z22 tile is one colour). z22 is ~4 cm pixels, deeper

@@ -49,7 +49,7 @@ from tiler_app.gridtiles import GridReader
 from tiler_app.http import CatalogFiles, HeadAsGet, OneCatalogVersion
 from tiler_app.legend import WMTSLegends
 from tiler_app.legend import router as legend_router
-from tiler_app.limits import SUPPORTED_TMS, WORKER_THREADS, advertised_zooms, request_limits
+from tiler_app.limits import SUPPORTED_TMS, advertised_zooms, request_limits
 from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer_title, layer_urls, wmts_layer, year_root
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
@@ -129,7 +129,6 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         # what startup built (a national catalog: millions of objects) lives as long as the process: out
         # of the collector's sight, or each full collection stops the worker for half a second
         gc.freeze()
-        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         yield
         if hasattr(catalog, "close"):
             catalog.close()
