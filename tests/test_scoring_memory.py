@@ -146,13 +146,18 @@ def _training_peak_mb(chips: Path, out: Path, val_fraction: float) -> float:
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
+#: Peak growth allowed for six times the chips: above the noise between two runs, below the 45 MB of the defect.
+MAX_GROWTH_MB = 30
+
+
 def test_training_peak_memory_does_not_grow_with_the_number_of_chips(tmp_path):
     """Six times the chips (six granule-years instead of one, 142 MB of chips more) leave a training run's
     peak resident memory where it was: the chips are read per batch, not loaded. Converting them all at the
     input side, as training did before, would hold 5 x 1024 x 96 x 96 bytes (45 MB) more than for one. Both
-    runs validate on about 135 chips (validation's batches are bounded on their own)."""
+    runs validate on about 135 chips (validation's batches are bounded on their own). Two runs of the same
+    size differ by up to about 21 MB (allocator noise, seen in CI), so the bound sits between: 30 MB."""
     write_chips(tmp_path / "one", 1, 1024, 96)
     write_chips(tmp_path / "six", 6, 1024, 96)
     one = _training_peak_mb(tmp_path / "one", tmp_path / "model-one", 0.13)
     six = _training_peak_mb(tmp_path / "six", tmp_path / "model-six", 0.022)
-    assert six - one < 20, (one, six)
+    assert six - one < MAX_GROWTH_MB, (one, six)
