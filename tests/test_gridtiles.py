@@ -110,3 +110,32 @@ def test_quadkey_index_equals_cogeo_mosaics_own():
     expected = MosaicJSON.from_features(features, minzoom=2, maxzoom=14, quadkey_zoom=QUADKEY_ZOOM, quiet=True,
                                         accessor=lambda feature: feature["properties"]["asset"]).tiles
     assert len(features) >= 50 and quadkey_index(features) == expected
+
+
+def test_only_pixels_outside_the_raster_are_left_out_of_the_window(score_cog):
+    """A low-zoom tile meets a granule over part of its pixels; only there are positions interpolated and
+    chips looked up. Every pixel left out lies outside the raster (its position from the whole tile's
+    interpolation), and a tile that meets the raster's corner leaves most pixels out."""
+    from tiler_app.gridtiles import LATTICE_STEP, _interpolate, _lattice, _transformer, _window
+
+    with Reader(str(score_cog)) as reader:
+        dataset = reader.dataset
+        inverse, crs, width, height = ~dataset.transform, dataset.crs, dataset.width, dataset.height
+        west, south, east, north = reader.get_geographic_bounds("epsg:4326")
+    whole = (slice(None), slice(None))
+    left_out = 0
+    for z in (6, 7, 8):
+        for t in TMS.tiles(west, south, east, north, [z]):
+            xs, ys, cols, rows = _lattice(tuple(TMS.xy_bounds(t)), 256, 256, LATTICE_STEP)
+            sx, sy = _transformer("EPSG:3857", crs.to_wkt()).transform(*np.meshgrid(xs, ys))
+            src_col, src_row = inverse * (sx, sy)
+            window = _window(src_col, src_row, cols, rows, width, height)
+            col = _interpolate(src_col, cols, rows, 256, 256, whole)
+            row = _interpolate(src_row, cols, rows, 256, 256, whole)
+            inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+            kept = np.zeros_like(inside)
+            if window is not None:
+                kept[window] = True
+            assert not (inside & ~kept).any(), f"tile {t}: pixels inside the raster left out"
+            left_out = max(left_out, int((~kept).sum()))
+    assert left_out > 256 * 256 // 2

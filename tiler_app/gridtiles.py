@@ -22,6 +22,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -149,14 +150,38 @@ def _stencil(knots: tuple[float, ...], size: int) -> tuple[np.ndarray, np.ndarra
     return low, high, fraction
 
 
-def _interpolate(values: np.ndarray, cols: np.ndarray, rows: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear upsampling of lattice ``values`` (rows x cols) to every pixel of the tile: each pixel
-    from the two lattice rows, then the two lattice columns, around it."""
-    low, high, fraction = _stencil(tuple(rows), height)
+def _interpolate(values: np.ndarray, cols: np.ndarray, rows: np.ndarray, width: int, height: int,
+                 window: tuple[slice, slice]) -> np.ndarray:
+    """Bilinear upsampling of lattice ``values`` (rows x cols) to the tile's pixels in ``window`` (rows,
+    columns): each pixel from the two lattice rows, then the two lattice columns, around it."""
+    low, high, fraction = (a[window[0]] for a in _stencil(tuple(rows), height))
     down = values[low] + (values[high] - values[low]) * fraction[:, None]
-    low, high, fraction = _stencil(tuple(cols), width)
+    low, high, fraction = (a[window[1]] for a in _stencil(tuple(cols), width))
     left = down[:, low]
     return left + (down[:, high] - left) * fraction
+
+
+def _span(lattice: np.ndarray, size: int) -> np.ndarray:
+    """Which lattice cells' corners straddle some of 0..size along one source axis (NaN corners ignored):
+    a pixel's position interpolates its cell's corners, so a cell whose corners all lie on one side of
+    the raster holds no pixel inside it."""
+    corners = np.stack([lattice[:-1, :-1], lattice[:-1, 1:], lattice[1:, :-1], lattice[1:, 1:]])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: False below
+        return (np.nanmax(corners, axis=0) >= 0) & (np.nanmin(corners, axis=0) < size)
+
+
+def _window(src_col: np.ndarray, src_row: np.ndarray, cols: np.ndarray, rows: np.ndarray, width: int,
+            height: int) -> tuple[slice, slice] | None:
+    """The tile's pixel rows and columns that can fall inside a ``width`` x ``height`` raster: the box of
+    the lattice cells meeting it (a granule covers a small part of a low-zoom mosaic tile, and only
+    there are pixels interpolated and looked up); None when no cell meets it."""
+    meets = _span(src_col, width) & _span(src_row, height)
+    if not meets.any():
+        return None
+    cell_rows, cell_cols = np.flatnonzero(meets.any(axis=1)), np.flatnonzero(meets.any(axis=0))
+    return (slice(int(rows[cell_rows[0]]), int(rows[cell_rows[-1] + 1]) + 1),
+            slice(int(cols[cell_cols[0]]), int(cols[cell_cols[-1] + 1]) + 1))
 
 
 @functools.lru_cache(maxsize=64)
@@ -193,17 +218,6 @@ def _from_chips(chips: ChipValues, col: np.ndarray, row: np.ndarray) -> tuple[np
     index[~inside] = -1  # the table's last cell: nodata
     out = np.take(chips.table, index)
     return out, out == chips.nodata
-
-
-def _clear_of(lattice: np.ndarray, size: int, pixels: int) -> bool:
-    """Whether the lattice's source positions along one axis all lie more than a lattice step clear of
-    the raster's 0..size (so no pixel between them can fall inside); False when any is not finite."""
-    with np.errstate(invalid="ignore"):
-        low, high = float(np.min(lattice)), float(np.max(lattice))
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return False
-    step = LATTICE_STEP * (high - low) / max(pixels - 1, 1)
-    return high < -step or low >= size + step
 
 
 @attr.s
@@ -247,33 +261,39 @@ class GridReader(Reader):
         a, b, c, d, e, f = chips.inverse if chips else (~self.dataset.transform)[:6]
         src_col, src_row = np.asarray(a * src_x + b * src_y + c), np.asarray(d * src_x + e * src_y + f)
         outside = f"Tile(x={tile_x}, y={tile_y}, z={tile_z}) is outside bounds"
-        if _clear_of(src_col, self.dataset.width, width) or _clear_of(src_row, self.dataset.height, height):
+        window = _window(src_col, src_row, cols, rows, self.dataset.width, self.dataset.height)
+        if window is None:
             raise TileOutsideBounds(outside)
-        col = _interpolate(src_col, cols, rows, width, height)
-        row = _interpolate(src_row, cols, rows, width, height)
-        data, mask = _from_chips(chips, col, row) if chips else self._sample(col, row, width)
-        if mask.all() and not ((col >= 0) & (col < self.dataset.width) & (row >= 0) & (row < self.dataset.height)).any():
+        col = _interpolate(src_col, cols, rows, width, height, window)
+        row = _interpolate(src_row, cols, rows, width, height, window)
+        part, part_mask = _from_chips(chips, col, row) if chips else self._sample(col, row, src_col, width)
+        if part_mask.all() and not ((col >= 0) & (col < self.dataset.width) & (row >= 0) & (row < self.dataset.height)).any():
             raise TileOutsideBounds(outside)
+        data = np.full((height, width), 0 if self.dataset.nodata is None else self.dataset.nodata, dtype=part.dtype)
+        mask = np.ones((height, width), dtype=bool)
+        data[window], mask[window] = part, part_mask
         array = np.ma.MaskedArray(data[np.newaxis], mask=mask[np.newaxis], fill_value=self.dataset.nodata)
         return ImageData(array, bounds=bounds, crs=self.tms.rasterio_crs, band_names=["b1"],
                          band_descriptions=[self.dataset.descriptions[0] or "b1"], dataset_statistics=None,
                          metadata={}, nodata=self.dataset.nodata, scales=list(self.dataset.scales),
                          offsets=list(self.dataset.offsets), assets=[self.input])
 
-    def _decimation(self, col: np.ndarray, width: int) -> int:
-        """The overview factor GDAL's warper reads from: the coarsest not coarser than the output pixels."""
-        source_per_output = (np.nanmax(col) - np.nanmin(col)) / max(width - 1, 1)
+    def _decimation(self, lattice_col: np.ndarray, width: int) -> int:
+        """The overview factor GDAL's warper reads from: the coarsest not coarser than the output pixels
+        (``lattice_col``: the source columns of the tile's lattice, whose extremes are the pixels')."""
+        source_per_output = (np.nanmax(lattice_col) - np.nanmin(lattice_col)) / max(width - 1, 1)
         factors = [1, *self.dataset.overviews(1)]
         return max([f for f in factors if f <= source_per_output * 1.0001] or [1])
 
-    def _sample(self, col: np.ndarray, row: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Values (float32) and mask of the COG pixels under ``col``, ``row`` (fractional full-res pixels)."""
+    def _sample(self, col: np.ndarray, row: np.ndarray, lattice_col: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values and mask of the COG pixels under ``col``, ``row`` (fractional full-res pixels) of a tile
+        ``width`` pixels wide whose lattice's source columns are ``lattice_col``."""
         full_w, full_h = self.dataset.width, self.dataset.height
         inside = (col >= 0) & (col < full_w) & (row >= 0) & (row < full_h)
         nodata = self.dataset.nodata
         out = np.full(col.shape, nodata if nodata is not None else 0, dtype=self.dataset.dtypes[0])
         if inside.any():
-            d = self._decimation(col, width)
+            d = self._decimation(lattice_col, width)
             level_w, level_h = math.ceil(full_w / d), math.ceil(full_h / d)
             c = np.minimum((col[inside] / d).astype(np.int64), level_w - 1)
             r = np.minimum((row[inside] / d).astype(np.int64), level_h - 1)
