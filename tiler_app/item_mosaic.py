@@ -4,7 +4,6 @@ MosaicJSON backend over the items a key (a year, a year pair) selects, rebuilt w
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,6 +13,7 @@ from cogeo_mosaic.mosaic import MosaicJSON
 from rio_tiler.io import Reader
 
 from catalog.reader import ItemRecord, StaticCatalog
+from tiler_app.memo import built_once
 from tiler_app.mosaic import _polygons
 
 
@@ -66,7 +66,7 @@ class ItemMosaic:
         return ItemMosaicBackend
 
 
-@functools.lru_cache(maxsize=64)
+@built_once(maxsize=64)
 def _mosaic(spec: ItemMosaic, key: str, version: float) -> MosaicJSON:
     """MosaicJSON of the items ``key`` selects (each polygon of a footprint split at the antimeridian
     indexed apart); ``version`` (the collection file's mtime) keys the cache so an update shows at once."""

@@ -54,6 +54,7 @@ from tiler_app.links import LAYER_KINDS, collection_links_for, item_links, layer
 from tiler_app.mosaic import item_reader, year_backend
 from tiler_app.nightlights import mount_nightlights
 from tiler_app.render import render_tile
+from tiler_app.slots import RenderSlots
 from tiler_app.zonal import mount_zonal
 from tiler_app.change import mount_change
 from tiler_app.uncertainty import mount_uncertainty
@@ -189,6 +190,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         collection_links=collection_links_for(catalog),
         mount_path="/stac",
     ))
+    app.add_middleware(RenderSlots)  # inside the cache: a cached tile does not wait for a render's turn
     if store is not None:  # inside CORS, so every response gets the CORS headers of its own request
         app.add_middleware(TileCache, version=catalog.version, store=store)
     if hasattr(catalog, "one_version"):  # outside the cache: its key is read in the request's block

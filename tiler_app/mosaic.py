@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -20,6 +19,7 @@ logging.getLogger().setLevel(_ROOT_LEVEL)  # cogeo_mosaic.utils sets the root lo
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
 from tiler_app.gridtiles import GridReader
+from tiler_app.memo import built_once
 
 #: Zoom range of the year mosaics in WebMercatorQuad: z2 shows a continent (from the COG overviews),
 #: z14 is ~10 m pixels. Items are indexed by z7 quadkeys (one granule spans a few), so a low-zoom tile
@@ -52,7 +52,7 @@ def quadkey_index(features: list[dict], zoom: int = QUADKEY_ZOOM) -> dict[str, l
     return index
 
 
-@functools.lru_cache(maxsize=64)
+@built_once(maxsize=64)
 def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: float) -> MosaicJSON:
     """MosaicJSON of the year's items (named ``{collection}/{item}``, never by file path); ``version``
     (the collection file's mtime) keys the cache so a publish shows up in the next request."""
@@ -75,7 +75,7 @@ def _mosaic(catalog: StaticCatalog, collection_id: str, year: int, version: floa
 FOOTPRINT_MARGIN_DEG = 0.01
 
 
-@functools.lru_cache(maxsize=64)
+@built_once(maxsize=64)
 def _footprint_boxes(catalog: StaticCatalog, collection_id: str, year: int, version: float) -> dict[str, list[tuple]]:
     """Longitude/latitude bboxes of each asset's footprint parts, keyed like the mosaic's assets."""
     boxes: dict[str, list[tuple]] = {}
