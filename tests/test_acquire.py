@@ -3,6 +3,7 @@ catalog, blank shares read from COG overviews by range requests, retries on 503,
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 import uvicorn
 
 from catalog.api.app import create_app
+from publisher.errors import DevscoreError
 from publisher.imagery.acquire import NoSceneError, blank_ratio, read_visual, search_scenes, select_scene
 from publisher.imagery.synth import synthesize
 from tests.conftest import free_port
@@ -116,3 +118,15 @@ def test_cli_refuses_two_sources_and_bad_lists(tmp_path):
                             str(tmp_path), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert years.returncode == 2 and "'20x3' is not a year or a range of years" in years.stderr
     assert "Traceback" not in years.stderr and not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_api_is_one_line_naming_it_and_the_alternatives():
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/stac/v1"
+    with pytest.raises(DevscoreError) as error:
+        search_scenes("48RVU", 2023, stac_api=url)
+    message = str(error.value)
+    assert "\n" not in message and url in message and "nothing listens there" in message
+    assert "--source-catalog" in message

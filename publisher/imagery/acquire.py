@@ -81,6 +81,11 @@ def _cloud_cover(item: pystac.Item) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 100.0
 
 
+#: Words of a connection error (requests nests urllib3's reason in its message) and what they mean.
+UNREACHABLE_REASONS = (("NameResolutionError", "its host name does not resolve: is this machine offline?"),
+                       ("Connection refused", "nothing listens there"), ("timed out", "it did not answer in time"))
+
+
 def _search_api(url: str, tile: str, year: int, max_cloud: float) -> list[pystac.Item]:
     from pystac_client import Client
     from pystac_client.stac_api_io import StacApiIO
@@ -96,6 +101,10 @@ def _search_api(url: str, tile: str, year: int, max_cloud: float) -> list[pystac
                                query={"s2:mgrs_tile": {"eq": tile}, "eo:cloud_cover": {"lt": max_cloud}})
         return list(search.items())
     except Exception as exc:  # pystac-client raises APIError, requests errors, JSON errors
+        reason = next((reason for needle, reason in UNREACHABLE_REASONS if needle in str(exc)), None)
+        if reason:  # after the retries: no name, nothing listening, no answer
+            raise DevscoreError(f"cannot reach the STAC API at {url} ({reason}); --stac-api URL names another "
+                                "API, --source-catalog DIR a local catalog") from exc
         raise DevscoreError(f"STAC search at {url} failed: {str(exc).splitlines()[0]}") from exc
 
 
