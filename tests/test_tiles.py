@@ -141,3 +141,52 @@ def test_gdal_reads_the_wmts_service(server):
     pixels = data[:3].reshape(3, -1).T.astype(int)
     distance = np.abs(pixels[:, None, :] - palette[None, :, :]).max(axis=2).min(axis=1)
     assert np.median(distance) <= 3  # colours come from the RdYlGn_r ramp
+
+
+def _api_routes(router):
+    """The routes of ``router`` and of the routers included in it, at any depth."""
+    for route in router.routes:
+        if hasattr(route, "dependant"):
+            yield route
+        for child in (getattr(route, "original_router", None), getattr(route, "router", None)):
+            if child is not None:
+                yield from _api_routes(child)
+
+
+def _sync_dependencies(route) -> set[str]:
+    """Names of the route's dependencies FastAPI would run on the thread pool (not coroutines)."""
+    import inspect
+
+    names, stack = set(), list(route.dependant.dependencies)
+    while stack:
+        dependant = stack.pop()
+        stack.extend(dependant.dependencies)
+        call = dependant.call
+        if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):
+            names.add(getattr(call, "__name__", repr(call)))
+    return names
+
+
+def test_tile_routes_read_their_parameters_in_the_event_loop(served_catalog, server):
+    """Of a tile route's dependencies only the catalog look-ups run on the thread pool (each sync one is
+    a hop there); TiTiler's parameter dependencies have async twins that take the same parameters,
+    refuse the same values and give the same tiles."""
+    from tiler_app.main import create_app
+
+    app = create_app(served_catalog[1], tile_cache_mb=0)
+    tile_routes = [_sync_dependencies(route) for route in _api_routes(app.router)
+                   if route.path == "/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}"]
+    items = [names for names in tile_routes if "item_score_path" in names]
+    years = [names for names in tile_routes if "year_mosaic_id" in names]
+    assert len(items) == len(years) == 1
+    assert items[0] <= {"item_score_path", "item_render", "score_item"}, items[0]
+    assert years[0] <= {"year_mosaic_id", "collection_render"}, years[0]
+    z, x, y = _tile_at(*CHENGDU, 10)
+    year = f"{server}/collections/devscore-scores/years/2023/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
+    plain = httpx.get(year)
+    same = httpx.get(f"{year}?pixel_selection=first&bidx=1&rescale=0,1&colormap_name=rdylgn_r")
+    assert plain.status_code == same.status_code == 200 and same.content == plain.content
+    assert httpx.get(f"{year}?colormap_name=viridis").content != plain.content
+    for bad in ("pixel_selection=best", "buffer=0", "algorithm=nothing", "bidx=x", "rescale=a,b", "colormap_name=none_such"):
+        r = httpx.get(f"{year}?{bad}")
+        assert 400 <= r.status_code < 500, (bad, r.status_code)

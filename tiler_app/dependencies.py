@@ -6,13 +6,18 @@ The path dependencies replace TiTiler's ``url=`` parameter: a request names a co
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Awaitable, Callable, TypeVar
 
 from fastapi import Depends, Path, Request
 from rasterio.crs import CRS
 from rio_tiler.colormap import cmap as default_cmap
-from titiler.core.dependencies import ColorMapParams, CoordCRSParams, ImageRenderingParams
+from titiler.core.algorithm import algorithms as available_algorithms
+from titiler.core.dependencies import (BidxExprParams, ColorMapParams, CoordCRSParams, DatasetParams, DefaultDependency,
+                                       ImageRenderingParams, TileParams)
+from titiler.mosaic.factory import PixelSelectionParams
 
 from catalog.reader import StaticCatalog
 from publisher.constants import SCORE_ASSET
@@ -25,6 +30,40 @@ ItemId = Annotated[str, Path(description="Item id, e.g. 48RVU-2023", max_length=
 #: The strict ``coord_crs`` parser (tiler_app.security), in place of TiTiler's CoordCRSParams.
 StrictCoordCRS = CRS_OVERRIDES[CoordCRSParams]
 Year = Annotated[int, Path(description="Calendar year of the layer", ge=1900, le=2200)]
+T = TypeVar("T")
+
+
+def in_event_loop(dependency: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """An async twin of a TiTiler dependency that only reads query parameters: the same parameters
+    (its signature, annotations resolved in its own module) and the same value. FastAPI runs a sync
+    dependency on the thread pool, a hop per dependency per request: nine of a year-mosaic tile's
+    eleven were these."""
+
+    @functools.wraps(dependency, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
+    async def twin(**params: Any) -> T:
+        return dependency(**params)
+
+    twin.__signature__ = inspect.signature(dependency, eval_str=True)  # type: ignore[attr-defined]
+    return twin
+
+
+_NO_OPTIONS = in_event_loop(DefaultDependency)
+#: Factory arguments that put TiTiler's parameter-only dependencies of tile routes in the event loop
+#: (``in_event_loop``); the other routes' own dependencies stay TiTiler's.
+PARAMETER_DEPENDENCIES = {
+    "layer_dependency": in_event_loop(BidxExprParams),
+    "dataset_dependency": in_event_loop(DatasetParams),
+    "tile_dependency": in_event_loop(TileParams),
+    "process_dependency": in_event_loop(available_algorithms.dependency),
+    "reader_dependency": _NO_OPTIONS,
+}
+#: The same for a mosaic factory: also its pixel selection and its backend and accessor options.
+MOSAIC_PARAMETER_DEPENDENCIES = {
+    **PARAMETER_DEPENDENCIES,
+    "pixel_selection_dependency": in_event_loop(PixelSelectionParams),
+    "backend_dependency": _NO_OPTIONS,
+    "assets_accessor_dependency": _NO_OPTIONS,
+}
 
 
 async def get_catalog(request: Request) -> StaticCatalog:
@@ -62,13 +101,13 @@ def collection_render(collection_id: CollectionId, catalog=Depends(get_catalog))
 def _with_render_defaults(render_dependency):
     """Colormap and rendering dependencies that fall back on a render-extension default."""
 
-    async def colormap(render=Depends(render_dependency), requested=Depends(ColorMapParams)):
+    async def colormap(render=Depends(render_dependency), requested=Depends(in_event_loop(ColorMapParams))):
         if requested is not None:
             return requested
         name = render.get("colormap_name")
         return default_cmap.get(name) if name else None
 
-    async def rendering(render=Depends(render_dependency), params: ImageRenderingParams = Depends()):
+    async def rendering(render=Depends(render_dependency), params=Depends(in_event_loop(ImageRenderingParams))):
         if params.rescale is None and render.get("rescale"):
             params.rescale = [tuple(r) for r in render["rescale"]]
         return params

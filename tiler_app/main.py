@@ -36,6 +36,8 @@ from tiler_app.cache import TileCache, open_store
 from tiler_app.dependencies import (
     COORDINATE_CHECKS,
     ITEM_CHECKS,
+    MOSAIC_PARAMETER_DEPENDENCIES,
+    PARAMETER_DEPENDENCIES,
     ItemColorMap,
     ItemRendering,
     YearColorMap,
@@ -162,6 +164,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         route_dependencies=ITEM_CHECKS,
         environment_dependency=gdal_environment,
         add_viewer=False,
+        **PARAMETER_DEPENDENCIES,
     )
     app.include_router(items.router, prefix=ITEM_PREFIX, tags=["Item tiles"])
 
@@ -178,6 +181,7 @@ def _build_app(catalog_dir: str | Path | None, pgstac: str | None, basemap_url: 
         route_dependencies=COORDINATE_CHECKS,
         environment_dependency=gdal_environment,
         add_viewer=False,
+        **MOSAIC_PARAMETER_DEPENDENCIES,
     )
     app.include_router(years.router, prefix=YEAR_PREFIX, tags=["Year mosaics"])
 
