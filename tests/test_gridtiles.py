@@ -36,7 +36,7 @@ def _away_from_edges(cog: str, t, chip_px: int) -> np.ndarray:
     centres = (np.arange(256) + 0.5) / 256
     x, y = np.meshgrid(west + centres * (east - west), north - centres * (north - south))
     sx, sy = Transformer.from_crs("EPSG:3857", crs.to_wkt(), always_xy=True).transform(x, y)
-    col, row = inverse * (sx, sy)
+    col, row = inverse @ (sx, sy)
     pixel = max(np.ptp(col), np.ptp(row)) / 255  # source pixels per output pixel
     to_edge = np.minimum(np.abs(col - chip_px * np.round(col / chip_px)), np.abs(row - chip_px * np.round(row / chip_px)))
     return to_edge > EDGE_PIXELS * pixel
@@ -128,7 +128,7 @@ def test_only_pixels_outside_the_raster_are_left_out_of_the_window(score_cog):
         for t in TMS.tiles(west, south, east, north, [z]):
             xs, ys, cols, rows = _lattice(tuple(TMS.xy_bounds(t)), 256, 256, LATTICE_STEP)
             sx, sy = _transformer("EPSG:3857", crs.to_wkt()).transform(*np.meshgrid(xs, ys))
-            src_col, src_row = inverse * (sx, sy)
+            src_col, src_row = inverse @ (sx, sy)
             window = _window(src_col, src_row, cols, rows, width, height)
             col = _interpolate(src_col, cols, rows, 256, 256, whole)
             row = _interpolate(src_row, cols, rows, 256, 256, whole)
