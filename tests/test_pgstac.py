@@ -19,7 +19,8 @@ import pytest
 
 from catalog.api.index import SearchQuery, SQLiteIndex
 from catalog.ingest import publish_table
-from catalog.pgstac.read import PgstacBackend, PgstacCatalog
+from catalog.pgstac.db import SESSION_OPTIONS
+from catalog.pgstac.read import ROW_COLUMNS, PgstacBackend, PgstacCatalog, _nonhydrated
 from catalog.reader import StaticCatalog
 from publisher.constants import COLLECTION_ID
 from publisher.scores import GranuleYear, scores_to_table
@@ -208,6 +209,35 @@ def _one_line_error(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stderr.splitlines() if line.startswith("Error")]
     assert len(lines) == 1, done.stderr
     return lines[0]
+
+
+def test_search_rows_are_assembled_as_content_nonhydrated_assembles_them(tmp_path, pgstac_dsn):
+    """Searches read rows as columns and assemble them in Python: every document equals pgstac's own
+    ``content_nonhydrated`` of the row, for items untagged and tagged with a base item's id (as a number,
+    a string, in spaces), a missing id, a float, a word, true and null, after an edit gave the
+    collection a second base item."""
+    from psycopg.types.json import Jsonb
+
+    publish_table(_table(tmp_path / "a.csv", [("48RVU", 2023), ("48RUU", 2022)], seed=5), tmp_path / "assets",
+                  device="cpu", progress=False, static=False, pgstac=pgstac_dsn)
+    with psycopg.connect(pgstac_dsn, autocommit=True, options=SESSION_OPTIONS) as conn:
+        conn.execute("""UPDATE collections SET content = content || '{"item_assets": {"extra": {"roles": ["data"]}}}'
+                        WHERE id = %s""", (COLLECTION_ID,))
+        first, last = conn.execute("SELECT min(id), max(id) FROM base_items WHERE collection = %s", (COLLECTION_ID,)).fetchone()
+        assert first is not None and first != last
+        conn.execute("CREATE TEMP TABLE tagged AS SELECT * FROM items")
+        tags = [first, last, str(last), f" {first} ", 987654, 1.0, "abc", True, None]
+        for i, tag in enumerate(tags):
+            conn.execute("INSERT INTO tagged SELECT id || %s, geometry, collection, datetime, end_datetime, "
+                         "content || %s, private FROM items WHERE collection = %s LIMIT 1",
+                         (f"-{i}", Jsonb({"pgstac:base_item": tag}), COLLECTION_ID))
+        conn.execute("INSERT INTO tagged SELECT id || '-untagged', geometry, collection, datetime, end_datetime, "
+                     "content - 'pgstac:base_item', private FROM items WHERE collection = %s LIMIT 1", (COLLECTION_ID,))
+        expected = [doc for (doc,) in conn.execute("SELECT content_nonhydrated(ROW(t.*)::items, NULL) FROM tagged t ORDER BY id")]
+        got = _nonhydrated(conn, conn.execute(f"SELECT {ROW_COLUMNS} FROM tagged ORDER BY id").fetchall())
+    assert len(expected) == len(tags) + 3
+    assert len({str(doc["pgstac:base_item"]) for doc in expected}) >= 2  # the tags name different base items
+    assert got == expected
 
 
 def test_a_database_that_stops_answering_is_a_503_in_one_line(tmp_path, pgstac_dsn):
