@@ -22,7 +22,6 @@ import functools
 import math
 import os
 import threading
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -166,9 +165,8 @@ def _span(lattice: np.ndarray, size: int) -> np.ndarray:
     a pixel's position interpolates its cell's corners, so a cell whose corners all lie on one side of
     the raster holds no pixel inside it."""
     corners = np.stack([lattice[:-1, :-1], lattice[:-1, 1:], lattice[1:, :-1], lattice[1:, 1:]])
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: False below
-        return (np.nanmax(corners, axis=0) >= 0) & (np.nanmin(corners, axis=0) < size)
+    with np.errstate(invalid="ignore"):  # fmax/fmin skip NaN; an all-NaN cell stays NaN: False below
+        return (np.fmax.reduce(corners, axis=0) >= 0) & (np.fmin.reduce(corners, axis=0) < size)
 
 
 def _window(src_col: np.ndarray, src_row: np.ndarray, cols: np.ndarray, rows: np.ndarray, width: int,

