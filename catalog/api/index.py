@@ -126,6 +126,29 @@ def check_bbox(bbox: Sequence[float]) -> Sequence[float]:
     return bbox
 
 
+def query_terms(query: Any) -> list[tuple[str, str, Any]]:
+    """The (property, operator, value) terms of a STAC API ``query`` object, checked (the operators
+    both search backends run, values they compare alike; ``in`` takes a list), else SearchError."""
+    if query is None:
+        return []
+    if not isinstance(query, dict):
+        raise SearchError("query must be an object of property names to operators, e.g. {'eo:cloud_cover': {'lt': 5}}")
+    terms = []
+    for name, ops in query.items():
+        if not isinstance(ops, dict):
+            raise SearchError(f"query for {name[:40]!r} must be an object of operators, e.g. {{'eq': 5}}")
+        for op, value in ops.items():
+            if op == "in":
+                if not isinstance(value, list) or not value or len(value) > MAX_LIST_VALUES:
+                    raise SearchError(f"query operator 'in' on {name[:40]!r} needs a list of 1 to {MAX_LIST_VALUES} values")
+                terms.append((name, op, [_query_value(name, v) for v in value]))
+            elif op in QUERY_OPERATORS:
+                terms.append((name, op, _query_value(name, value)))
+            else:
+                raise SearchError(f"unknown query operator {op[:20]!r} (use eq, neq, lt, lte, gt, gte, in)")
+    return terms
+
+
 def geometry(value: Any) -> BaseGeometry:
     """The shapely geometry of a GeoJSON geometry object, else SearchError naming the problem."""
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
@@ -257,23 +280,14 @@ class SQLiteIndex:
             if end is not None:
                 clauses.append("start <= ?")
                 params.append(_epoch(end))
-        if q.query is not None and not isinstance(q.query, dict):
-            raise SearchError("query must be an object of property names to operators, e.g. {'eo:cloud_cover': {'lt': 5}}")
-        for name, ops in (q.query or {}).items():
-            if not isinstance(ops, dict):
-                raise SearchError(f"query for {name[:40]!r} must be an object of operators, e.g. {{'eq': 5}}")
+        for name, op, value in query_terms(q.query):
             path = "$.properties." + json.dumps(name)
-            for op, value in ops.items():
-                if op == "in":
-                    if not isinstance(value, list) or not value or len(value) > MAX_LIST_VALUES:
-                        raise SearchError(f"query operator 'in' on {name[:40]!r} needs a list of 1 to {MAX_LIST_VALUES} values")
-                    clauses.append(f"json_extract(doc, ?) IN ({','.join('?' * len(value))})")
-                    params += [path, *(_query_value(name, v) for v in value)]
-                elif op in QUERY_OPERATORS:
-                    clauses.append(f"json_extract(doc, ?) {QUERY_OPERATORS[op]} ?")
-                    params += [path, _query_value(name, value)]
-                else:
-                    raise SearchError(f"unknown query operator {op[:20]!r} (use eq, neq, lt, lte, gt, gte, in)")
+            if op == "in":
+                clauses.append(f"json_extract(doc, ?) IN ({','.join('?' * len(value))})")
+                params += [path, *value]
+            else:
+                clauses.append(f"json_extract(doc, ?) {QUERY_OPERATORS[op]} ?")
+                params += [path, value]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def search(self, q: SearchQuery) -> SearchPage:
