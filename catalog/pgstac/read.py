@@ -9,7 +9,7 @@ a datetime the same clauses with parameters: ``catalog.pgstac.where``) and one `
 embedded index's order (newest first, then id, then collection) with its offset tokens, each row
 read as columns, assembled as pgstac's ``content_nonhydrated`` would (``_nonhydrated``) and hydrated
 in Python (pypgstac's hydration). pgstac's ``search()`` gives the same documents but costs 6 to 7 ms
-a search in the database against about 1 ms this way at 22,110 items (it records every search in its
+a search in the database against about 0.6 ms this way at 22,110 items (it records every search in its
 registry, pages by keyset in dynamic SQL and builds every row's JSON in PL/pgSQL), and a search is
 most of what a STAC API request costs. Answers are memoised per database version (``devscore.state``,
 bumped by every publish in its own transaction): every server process sees a publish at its next
